@@ -1,0 +1,36 @@
+# The two Quickstart commands: `make demo` and `make test`. Each builds .venv first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck unit bench clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "setpoint needs Python 3.11 or newer")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test,lint]'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/setpoint run examples/myblog
+
+lint: $(STAMP)
+	$(BIN)/ruff check store reconcile controllers tests benchmarks
+	$(BIN)/ruff format --check store reconcile controllers tests benchmarks
+	$(BIN)/lint-imports
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest
+
+test: lint typecheck unit
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.w1_store
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

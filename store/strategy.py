@@ -1,0 +1,509 @@
+"""Per-kind API rules applied by every store backend: defaulting, create/update preparation, validation.
+
+This mirrors the apiserver's REST strategies (``PrepareForCreate``, ``PrepareForUpdate``, ``Validate``,
+``ValidateUpdate``) and the defaulting and admission steps that run before them, for the built-in kinds:
+Deployment defaults, status reset on create, the default not-ready/unreachable tolerations, pod
+immutability, selector rules. Rules are pure functions of objects; the store decides when to call them.
+Custom kinds get the metadata rules only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, cast
+
+import attrs
+
+from store import models
+from store.frozen import FrozenDict
+from store.models import (
+    Deployment,
+    DeploymentSpec,
+    DeploymentStrategy,
+    Object,
+    ObjectMeta,
+    Pod,
+    PodTemplateSpec,
+    ReplicaSet,
+    RollingUpdateDeployment,
+    Toleration,
+    replace,
+)
+from store.scheme import KindInfo
+from store.selectors import InvalidSelector
+from store.validation import (
+    FieldError,
+    is_dns1123_label,
+    is_dns1123_subdomain,
+    is_qualified_name,
+    is_valid_label_value,
+)
+
+#: Taint keys the node lifecycle controller sets, and the tolerations admission adds for them.
+TAINT_NOT_READY = "node.kubernetes.io/not-ready"
+TAINT_UNREACHABLE = "node.kubernetes.io/unreachable"
+DEFAULT_TOLERATION_SECONDS = 300
+
+#: Annotations may not exceed this many bytes in total (apimachinery TotalAnnotationSizeLimitB).
+TOTAL_ANNOTATION_SIZE_LIMIT = 256 * 1024
+
+_DNS_LABEL_KINDS = frozenset({"Namespace", "Service"})
+
+
+def spec_of(obj: Object) -> tuple[Any, ...]:
+    """Everything but metadata and status: what a generation bump is decided on."""
+    return tuple(
+        getattr(obj, field.name)
+        for field in attrs.fields(type(obj))
+        if field.name not in ("metadata", "status")
+    )
+
+
+# --- defaulting and preparation ------------------------------------------------------------------
+
+
+def default(obj: Object) -> Object:
+    """Fill in the defaults the apiserver fills when it decodes an object (SetDefaults_*)."""
+    if isinstance(obj, Deployment):
+        return _default_deployment(obj)
+    return obj
+
+
+def _default_deployment(deployment: Deployment) -> Deployment:
+    strategy = deployment.spec.strategy
+    if strategy.type != "RollingUpdate":
+        return deployment
+    rolling = strategy.rolling_update or RollingUpdateDeployment()
+    if rolling.max_surge is not None and rolling.max_unavailable is not None:
+        return deployment
+    rolling = attrs.evolve(
+        rolling,
+        max_surge="25%" if rolling.max_surge is None else rolling.max_surge,
+        max_unavailable="25%" if rolling.max_unavailable is None else rolling.max_unavailable,
+    )
+    spec = attrs.evolve(deployment.spec, strategy=attrs.evolve(strategy, rolling_update=rolling))
+    return attrs.evolve(deployment, spec=spec)
+
+
+def prepare_for_create(obj: Object, info: KindInfo) -> Object:
+    """Reset what a client may not set on create (status) and apply admission defaults."""
+    if info.status_subresource and "status" in attrs.fields_dict(type(obj)):
+        status_cls = attrs.fields_dict(type(obj))["status"].type
+        obj = replace(obj, status=_fresh_status(obj, status_cls))
+    if isinstance(obj, Pod):
+        obj = _add_default_tolerations(obj)
+    if isinstance(obj, models.Namespace) and "kubernetes" not in obj.spec.finalizers:
+        spec = attrs.evolve(obj.spec, finalizers=(*obj.spec.finalizers, "kubernetes"))
+        obj = attrs.evolve(obj, spec=spec)
+    return obj
+
+
+def _fresh_status(obj: Object, status_cls: Any) -> Any:
+    if isinstance(obj, Pod):
+        return models.PodStatus(phase="Pending", qos_class=qos_class(obj))
+    if isinstance(obj, models.Namespace):
+        return models.NamespaceStatus(phase="Active")
+    if isinstance(obj, models.Node):
+        return obj.status  # the kubelet registers a node together with its status
+    if isinstance(status_cls, type):
+        return status_cls()
+    return type(cast(Any, obj).status)()
+
+
+def qos_class(pod: Pod) -> str:
+    """The pod's QoS class: Guaranteed, Burstable or BestEffort (v1 qos.GetPodQOS, cpu and memory)."""
+    requests: dict[str, Any] = {}
+    limits: dict[str, Any] = {}
+    guaranteed = True
+    for container in (*pod.spec.init_containers, *pod.spec.containers):
+        resources = container.resources
+        for name in ("cpu", "memory"):
+            if name in resources.requests:
+                requests[name] = resources.requests[name]
+            if name in resources.limits:
+                limits[name] = resources.limits[name]
+            limit = resources.limits.get(name)
+            request = resources.requests.get(name, limit)
+            if limit is None or request != limit:
+                guaranteed = False
+    if not requests and not limits:
+        return "BestEffort"
+    return "Guaranteed" if guaranteed else "Burstable"
+
+
+def _add_default_tolerations(pod: Pod) -> Pod:
+    """The DefaultTolerationSeconds admission plugin: tolerate not-ready/unreachable for 300 s."""
+    missing: list[Toleration] = []
+    for key in (TAINT_NOT_READY, TAINT_UNREACHABLE):
+        if not any(_tolerates_key(t, key) for t in pod.spec.tolerations):
+            missing.append(
+                Toleration(
+                    key=key,
+                    operator="Exists",
+                    effect="NoExecute",
+                    toleration_seconds=DEFAULT_TOLERATION_SECONDS,
+                )
+            )
+    if not missing:
+        return pod
+    spec = attrs.evolve(pod.spec, tolerations=(*pod.spec.tolerations, *missing))
+    return attrs.evolve(pod, spec=spec)
+
+
+def _tolerates_key(toleration: Toleration, key: str) -> bool:
+    effect_ok = toleration.effect in ("", "NoExecute")
+    key_ok = toleration.key == key or (toleration.key == "" and toleration.operator == "Exists")
+    return effect_ok and key_ok
+
+
+# --- validation --------------------------------------------------------------------------------
+
+
+def validate(obj: Object, info: KindInfo) -> list[FieldError]:
+    """Every field error of ``obj`` as a new object of kind ``info``."""
+    errors = list(validate_metadata(obj.metadata, info))
+    check = _KIND_VALIDATORS.get(info.cls)
+    if check is not None:
+        errors.extend(check(obj))
+    return errors
+
+
+def validate_update(new: Object, old: Object, info: KindInfo) -> list[FieldError]:
+    """Every field error of replacing ``old`` by ``new``."""
+    new_meta = new.metadata
+    old_meta = old.metadata
+    errors: list[FieldError] = []
+    if new_meta is not old_meta:
+        errors.extend(validate_metadata(new_meta, info, creating=False))
+        if old_meta.deletion_timestamp is not None:
+            added = set(new_meta.finalizers) - set(old_meta.finalizers)
+            if added:
+                errors.append(
+                    FieldError(
+                        "metadata.finalizers",
+                        "Forbidden: no new finalizers can be added if the object is being deleted,"
+                        f" found new finalizers {sorted(added)!r}",
+                    )
+                )
+    if spec_of(new) == spec_of(old):
+        return errors
+    check = _KIND_VALIDATORS.get(info.cls)
+    if check is not None:
+        errors.extend(check(new))
+    immutable = _KIND_UPDATE_VALIDATORS.get(info.cls)
+    if immutable is not None:
+        errors.extend(immutable(new, old))
+    return errors
+
+
+def validate_metadata(meta: ObjectMeta, info: KindInfo, *, creating: bool = True) -> Iterator[FieldError]:
+    if creating and not meta.name and not meta.generate_name:
+        yield FieldError("metadata.name", "Required value: name or generateName is required")
+    name_check = is_dns1123_label if info.kind in _DNS_LABEL_KINDS else is_dns1123_subdomain
+    if meta.name:
+        for message in name_check(meta.name):
+            yield FieldError("metadata.name", f"Invalid value: {meta.name!r}: {message}")
+    elif meta.generate_name:
+        # The suffix is five characters; the prefix alone must make a valid name with it.
+        for message in name_check(meta.generate_name + "x"):
+            yield FieldError("metadata.generateName", f"Invalid value: {meta.generate_name!r}: {message}")
+    if info.namespaced and meta.namespace:
+        for message in is_dns1123_label(meta.namespace):
+            yield FieldError("metadata.namespace", f"Invalid value: {meta.namespace!r}: {message}")
+    yield from validate_labels(meta.labels, "metadata.labels")
+    yield from _validate_annotations(meta.annotations)
+    yield from _validate_owner_references(meta)
+    for index, finalizer in enumerate(meta.finalizers):
+        for message in is_qualified_name(finalizer):
+            yield FieldError(f"metadata.finalizers[{index}]", f"Invalid value: {finalizer!r}: {message}")
+
+
+def validate_labels(labels: FrozenDict[str, str], path: str) -> Iterator[FieldError]:
+    for key, value in labels.items():
+        for message in is_qualified_name(key):
+            yield FieldError(path, f"Invalid value: {key!r}: {message}")
+        for message in is_valid_label_value(value):
+            yield FieldError(f"{path}[{key}]", f"Invalid value: {value!r}: {message}")
+
+
+def _validate_annotations(annotations: FrozenDict[str, str]) -> Iterator[FieldError]:
+    size = 0
+    for key, value in annotations.items():
+        for message in is_qualified_name(key.lower()):
+            yield FieldError("metadata.annotations", f"Invalid value: {key!r}: {message}")
+        size += len(key) + len(value)
+    if size > TOTAL_ANNOTATION_SIZE_LIMIT:
+        yield FieldError(
+            "metadata.annotations",
+            f"Too long: must have at most {TOTAL_ANNOTATION_SIZE_LIMIT} bytes",
+        )
+
+
+def _validate_owner_references(meta: ObjectMeta) -> Iterator[FieldError]:
+    controllers: list[str] = []
+    for index, ref in enumerate(meta.owner_references):
+        path = f"metadata.ownerReferences[{index}]"
+        for field, value in (
+            ("apiVersion", ref.api_version),
+            ("kind", ref.kind),
+            ("name", ref.name),
+            ("uid", ref.uid),
+        ):
+            if not value:
+                yield FieldError(f"{path}.{field}", 'Invalid value: "": must not be empty')
+        if ref.controller:
+            controllers.append(f"{ref.kind}/{ref.name}")
+    if len(controllers) > 1:
+        yield FieldError(
+            "metadata.ownerReferences",
+            "Invalid value: only one reference can have Controller set to true; found"
+            f' "true" in references for {" and ".join(controllers)}',
+        )
+
+
+def _validate_pod_template(template: PodTemplateSpec, path: str) -> Iterator[FieldError]:
+    yield from validate_labels(template.metadata.labels, f"{path}.metadata.labels")
+    yield from _validate_pod_spec(template.spec, f"{path}.spec")
+
+
+def _validate_pod_spec(spec: models.PodSpec, path: str) -> Iterator[FieldError]:
+    if not spec.containers:
+        yield FieldError(f"{path}.containers", "Required value")
+    seen: set[str] = set()
+    for group, containers in (
+        ("initContainers", spec.init_containers),
+        ("containers", spec.containers),
+    ):
+        for index, container in enumerate(containers):
+            where = f"{path}.{group}[{index}]"
+            if not container.name:
+                yield FieldError(f"{where}.name", "Required value")
+            else:
+                for message in is_dns1123_label(container.name):
+                    yield FieldError(f"{where}.name", f"Invalid value: {container.name!r}: {message}")
+                if container.name in seen:
+                    yield FieldError(f"{where}.name", f"Duplicate value: {container.name!r}")
+                seen.add(container.name)
+            if not container.image:
+                yield FieldError(f"{where}.image", "Required value")
+            for port_index, port in enumerate(container.ports):
+                if not 1 <= port.container_port <= 65535:
+                    yield FieldError(
+                        f"{where}.ports[{port_index}].containerPort",
+                        f"Invalid value: {port.container_port}: must be between 1 and 65535, inclusive",
+                    )
+    for key, value in spec.node_selector.items():
+        for message in is_qualified_name(key):
+            yield FieldError(f"{path}.nodeSelector", f"Invalid value: {key!r}: {message}")
+        for message in is_valid_label_value(value):
+            yield FieldError(f"{path}.nodeSelector[{key}]", f"Invalid value: {value!r}: {message}")
+
+
+def _validate_workload(
+    replicas: int,
+    selector: models.LabelSelector | None,
+    template: PodTemplateSpec,
+    min_ready_seconds: int,
+) -> Iterator[FieldError]:
+    if replicas < 0:
+        yield FieldError("spec.replicas", f"Invalid value: {replicas}: must be greater than or equal to 0")
+    if min_ready_seconds < 0:
+        yield FieldError(
+            "spec.minReadySeconds",
+            f"Invalid value: {min_ready_seconds}: must be greater than or equal to 0",
+        )
+    if selector is None:
+        yield FieldError("spec.selector", "Required value")
+    elif not selector.match_labels and not selector.match_expressions:
+        yield FieldError("spec.selector", "Invalid value: empty selector is invalid for deployment")
+    else:
+        try:
+            compiled = selector.as_selector()
+        except InvalidSelector as exc:
+            yield FieldError("spec.selector", f"Invalid value: {exc}")
+        else:
+            if not compiled.matches(template.metadata.labels):
+                yield FieldError(
+                    "spec.template.metadata.labels",
+                    f"Invalid value: {dict(template.metadata.labels)!r}:"
+                    " `selector` does not match template `labels`",
+                )
+    yield from _validate_pod_template(template, "spec.template")
+
+
+def _validate_int_or_percent(value: int | str | None, path: str) -> Iterator[FieldError]:
+    if value is None or (isinstance(value, int) and value >= 0):
+        return
+    if isinstance(value, int):
+        yield FieldError(path, f"Invalid value: {value}: must be greater than or equal to 0")
+        return
+    number = value[:-1]
+    if not value.endswith("%") or not number.isdigit():
+        yield FieldError(
+            path,
+            f"Invalid value: {value!r}: a valid percent string must be a"
+            " numeric string followed by an ending '%' (e.g. '1%',  or '93%')",
+        )
+    elif int(number) > 100:
+        yield FieldError(path, f"Invalid value: {value!r}: must not be greater than 100%")
+
+
+def _is_zero(value: int | str | None) -> bool:
+    return value in (0, "0%")
+
+
+def _validate_deployment(obj: Object) -> Iterator[FieldError]:
+    deployment = cast(Deployment, obj)
+    spec: DeploymentSpec = deployment.spec
+    yield from _validate_workload(spec.replicas, spec.selector, spec.template, spec.min_ready_seconds)
+    yield from _validate_strategy(spec.strategy)
+    if spec.revision_history_limit is not None and spec.revision_history_limit < 0:
+        yield FieldError(
+            "spec.revisionHistoryLimit",
+            f"Invalid value: {spec.revision_history_limit}: must be greater than or equal to 0",
+        )
+    deadline = spec.progress_deadline_seconds
+    if deadline is not None and deadline <= spec.min_ready_seconds:
+        yield FieldError(
+            "spec.progressDeadlineSeconds",
+            f"Invalid value: {deadline}: must be greater than minReadySeconds",
+        )
+
+
+def _validate_strategy(strategy: DeploymentStrategy) -> Iterator[FieldError]:
+    if strategy.type not in ("RollingUpdate", "Recreate"):
+        yield FieldError(
+            "spec.strategy.type",
+            f'Unsupported value: "{strategy.type}": supported values: "Recreate", "RollingUpdate"',
+        )
+        return
+    rolling = strategy.rolling_update
+    if strategy.type == "Recreate":
+        if rolling is not None:
+            yield FieldError(
+                "spec.strategy.rollingUpdate",
+                "Forbidden: may not be specified when strategy `type` is 'Recreate'",
+            )
+        return
+    if rolling is None:
+        return
+    yield from _validate_int_or_percent(rolling.max_surge, "spec.strategy.rollingUpdate.maxSurge")
+    yield from _validate_int_or_percent(rolling.max_unavailable, "spec.strategy.rollingUpdate.maxUnavailable")
+    if _is_zero(rolling.max_surge) and _is_zero(rolling.max_unavailable):
+        yield FieldError(
+            "spec.strategy.rollingUpdate.maxUnavailable",
+            "Invalid value: 0: may not be 0 when `maxSurge` is 0",
+        )
+
+
+def _validate_replica_set(obj: Object) -> Iterator[FieldError]:
+    rs = cast(ReplicaSet, obj)
+    yield from _validate_workload(
+        rs.spec.replicas, rs.spec.selector, rs.spec.template, rs.spec.min_ready_seconds
+    )
+
+
+def _validate_pod(obj: Object) -> Iterator[FieldError]:
+    yield from _validate_pod_spec(cast(Pod, obj).spec, "spec")
+
+
+def _validate_service(obj: Object) -> Iterator[FieldError]:
+    spec = cast(models.Service, obj).spec
+    if spec.type not in ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName"):
+        yield FieldError(
+            "spec.type",
+            f'Unsupported value: "{spec.type}": supported values: "ClusterIP", "ExternalName",'
+            ' "LoadBalancer", "NodePort"',
+        )
+    if not spec.ports and spec.type != "ExternalName" and spec.cluster_ip != "None":
+        yield FieldError("spec.ports", "Required value")
+    names: set[str] = set()
+    for index, port in enumerate(spec.ports):
+        where = f"spec.ports[{index}]"
+        if len(spec.ports) > 1 and not port.name:
+            yield FieldError(f"{where}.name", "Required value")
+        if port.name in names:
+            yield FieldError(f"{where}.name", f"Duplicate value: {port.name!r}")
+        names.add(port.name)
+        if not 1 <= port.port <= 65535:
+            yield FieldError(
+                f"{where}.port",
+                f"Invalid value: {port.port}: must be between 1 and 65535, inclusive",
+            )
+    yield from validate_labels(spec.selector, "spec.selector")
+
+
+def _validate_pod_update(new: Object, old: Object) -> Iterator[FieldError]:
+    new_spec = cast(Pod, new).spec
+    old_spec = cast(Pod, old).spec
+    # Only images, and additions to tolerations, may change (ValidatePodUpdate).
+    comparable = attrs.evolve(
+        new_spec,
+        containers=_with_images(new_spec.containers, old_spec.containers),
+        init_containers=_with_images(new_spec.init_containers, old_spec.init_containers),
+        tolerations=old_spec.tolerations
+        if set(old_spec.tolerations) <= set(new_spec.tolerations)
+        else new_spec.tolerations,
+    )
+    if comparable != old_spec:
+        yield FieldError(
+            "spec",
+            "Forbidden: pod updates may not change fields other than `spec.containers[*].image`,"
+            " `spec.initContainers[*].image`, `spec.activeDeadlineSeconds`, `spec.tolerations`"
+            " (only additions to existing tolerations) or"
+            " `spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously"
+            " negative)",
+        )
+
+
+def _with_images(
+    new: Sequence[models.Container], old: Sequence[models.Container]
+) -> tuple[models.Container, ...]:
+    if len(new) != len(old):
+        return tuple(new)
+    return tuple(
+        attrs.evolve(n, image=o.image) if n.name == o.name else n for n, o in zip(new, old, strict=True)
+    )
+
+
+def _validate_selector_immutable(new: Object, old: Object) -> Iterator[FieldError]:
+    new_selector = cast(Deployment, new).spec.selector
+    old_selector = cast(Deployment, old).spec.selector
+    if new_selector != old_selector:
+        yield FieldError(
+            "spec.selector",
+            f"Invalid value: {new_selector!r}: field is immutable",
+        )
+
+
+_KIND_VALIDATORS: dict[type[Object], Callable[[Object], Iterator[FieldError]]] = {
+    Deployment: _validate_deployment,
+    ReplicaSet: _validate_replica_set,
+    Pod: _validate_pod,
+    models.Service: _validate_service,
+}
+
+_KIND_UPDATE_VALIDATORS: dict[type[Object], Callable[[Object, Object], Iterator[FieldError]]] = {
+    Pod: _validate_pod_update,
+    Deployment: _validate_selector_immutable,
+    ReplicaSet: _validate_selector_immutable,
+}
+
+
+def blocking_finalizers(obj: Object) -> bool:
+    """Whether something still holds the object back from removal once it is being deleted."""
+    meta = obj.metadata
+    if meta.finalizers:
+        return True
+    return isinstance(obj, models.Namespace) and bool(obj.spec.finalizers)
+
+
+def graceful_deletion_seconds(obj: Object, requested: int | None) -> int:
+    """How long the object lingers with a deletionTimestamp before removal (pods only)."""
+    if not isinstance(obj, Pod):
+        return 0
+    if not obj.spec.node_name or obj.status.phase in ("Succeeded", "Failed"):
+        return 0
+    if requested is not None:
+        return max(requested, 0)
+    return obj.spec.termination_grace_period_seconds or 0

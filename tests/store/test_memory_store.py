@@ -1,0 +1,573 @@
+"""MemoryStore: the metadata rules, CRUD semantics, errors and watch behaviour of DESIGN §2–3."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import anyio
+import attrs
+import pytest
+
+from store import (
+    AlreadyExists,
+    BadRequest,
+    Conflict,
+    EventType,
+    Forbidden,
+    Gone,
+    Invalid,
+    MemoryStore,
+    MethodNotAllowed,
+    NotFound,
+    PropagationPolicy,
+)
+from store.models import (
+    ConfigMap,
+    Container,
+    Deployment,
+    DeploymentSpec,
+    LabelSelector,
+    Namespace,
+    Node,
+    ObjectMeta,
+    OwnerReference,
+    Pod,
+    PodSpec,
+    PodStatus,
+    PodTemplateSpec,
+)
+
+
+class FixedClock:
+    def __init__(self) -> None:
+        self.current = datetime(2026, 1, 2, 3, 4, 5, 678_000, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        return self.current
+
+
+def make_store(**kwargs: object) -> MemoryStore:
+    return MemoryStore(seed=1, clock=FixedClock(), **kwargs)  # type: ignore[arg-type]
+
+
+def pod(name: str = "web", namespace: str = "default", **labels: str) -> Pod:
+    return Pod(
+        metadata=ObjectMeta(name=name, namespace=namespace, labels=labels),
+        spec=PodSpec(containers=[Container(name="app", image="nginx:1.25")]),
+    )
+
+
+def deployment(name: str = "web", replicas: int = 1) -> Deployment:
+    labels = {"app": name}
+    return Deployment(
+        metadata=ObjectMeta(name=name),
+        spec=DeploymentSpec(
+            replicas=replicas,
+            selector=LabelSelector(match_labels=labels),
+            template=PodTemplateSpec(
+                metadata=ObjectMeta(labels=labels),
+                spec=PodSpec(containers=[Container(name="app", image="nginx:1.25")]),
+            ),
+        ),
+    )
+
+
+# --- metadata rules ------------------------------------------------------------------------------
+
+
+async def test_create_stamps_uid_creation_timestamp_and_revision() -> None:
+    store = make_store()
+    before = store.revision
+    created = await store.create(pod())
+    assert created.metadata.uid
+    assert created.metadata.creation_timestamp == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert created.metadata.resource_version == str(before + 1)
+    assert store.revision == before + 1
+
+
+async def test_uids_repeat_with_the_seed() -> None:
+    first = await make_store().create(pod())
+    second = await make_store().create(pod())
+    assert first.metadata.uid == second.metadata.uid
+
+
+async def test_generate_name_appends_five_character_suffix() -> None:
+    store = make_store()
+    created = await store.create(
+        Pod(
+            metadata=ObjectMeta(generate_name="web-"),
+            spec=PodSpec(containers=[Container(name="app", image="nginx")]),
+        )
+    )
+    assert created.metadata.name.startswith("web-")
+    assert len(created.metadata.name) == len("web-") + 5
+    assert created.metadata.generate_name == "web-"
+
+
+async def test_generation_is_one_on_create_and_bumps_only_on_spec_change() -> None:
+    store = make_store()
+    created = await store.create(deployment())
+    assert created.metadata.generation == 1
+    labelled = await store.update(
+        attrs.evolve(created, metadata=attrs.evolve(created.metadata, labels={"tier": "web"}))
+    )
+    assert labelled.metadata.generation == 1
+    scaled = await store.update(
+        attrs.evolve(labelled, spec=attrs.evolve(labelled.spec, replicas=3))
+    )
+    assert scaled.metadata.generation == 2
+
+
+async def test_status_write_never_bumps_generation() -> None:
+    store = make_store()
+    created = await store.create(deployment())
+    status = attrs.evolve(created.status, replicas=1, observed_generation=1)
+    updated = await store.update_status(attrs.evolve(created, status=status))
+    assert updated.status.replicas == 1
+    assert updated.metadata.generation == 1
+
+
+async def test_update_ignores_status_of_kinds_with_status_subresource() -> None:
+    store = make_store()
+    created = await store.create(deployment())
+    status = attrs.evolve(created.status, replicas=5)
+    same = await store.update(attrs.evolve(created, status=status))
+    assert same.status.replicas == 0
+    assert same is created  # nothing changed, so nothing was written
+    assert store.revision == int(created.metadata.resource_version)
+
+
+async def test_update_status_ignores_spec_changes() -> None:
+    store = make_store()
+    created = await store.create(deployment())
+    changed = attrs.evolve(
+        created,
+        spec=attrs.evolve(created.spec, replicas=9),
+        status=attrs.evolve(created.status, replicas=1),
+    )
+    updated = await store.update_status(changed)
+    assert updated.spec.replicas == 1
+    assert updated.status.replicas == 1
+
+
+async def test_create_resets_status() -> None:
+    store = make_store()
+    given = attrs.evolve(pod(), status=PodStatus(phase="Running", pod_ip="10.0.0.1"))
+    created = await store.create(given)
+    assert created.status.phase == "Pending"
+    assert created.status.pod_ip == ""
+
+
+async def test_update_status_of_kind_without_status_is_rejected() -> None:
+    store = make_store()
+    created = await store.create(ConfigMap(metadata=ObjectMeta(name="cfg"), data={"a": "1"}))
+    with pytest.raises(MethodNotAllowed):
+        await store.update_status(created)
+
+
+async def test_resource_version_is_an_opaque_string_of_one_global_counter() -> None:
+    store = make_store()
+    first = await store.create(pod("a"))
+    second = await store.create(ConfigMap(metadata=ObjectMeta(name="cfg")))
+    assert isinstance(first.metadata.resource_version, str)
+    assert int(second.metadata.resource_version) == int(first.metadata.resource_version) + 1
+
+
+async def test_update_keeps_identity_fields() -> None:
+    store = make_store()
+    created = await store.create(pod())
+    forged_meta = attrs.evolve(
+        created.metadata,
+        creation_timestamp=datetime(2000, 1, 1, tzinfo=UTC),
+        generation=42,
+        labels={"x": "y"},
+    )
+    updated = await store.update(attrs.evolve(created, metadata=forged_meta))
+    assert updated.metadata.creation_timestamp == created.metadata.creation_timestamp
+    assert updated.metadata.generation == created.metadata.generation
+    assert updated.metadata.labels == {"x": "y"}
+
+
+async def test_at_most_one_controller_owner_reference() -> None:
+    store = make_store()
+    refs = [
+        OwnerReference(api_version="apps/v1", kind="ReplicaSet", name=n, uid=n, controller=True)
+        for n in ("a", "b")
+    ]
+    bad = attrs.evolve(pod(), metadata=attrs.evolve(pod().metadata, owner_references=refs))
+    with pytest.raises(Invalid) as caught:
+        await store.create(bad)
+    assert caught.value.causes[0].path == "metadata.ownerReferences"
+    assert "only one reference can have Controller set to true" in caught.value.message
+
+
+async def test_cluster_scoped_object_cannot_have_namespaced_owner() -> None:
+    store = make_store()
+    ref = OwnerReference(api_version="v1", kind="Pod", name="p", uid="u")
+    node = Node(metadata=ObjectMeta(name="n1", owner_references=[ref]))
+    revision = store.revision
+    with pytest.raises(Invalid):
+        await store.create(node)
+    assert store.revision == revision
+
+
+# --- errors --------------------------------------------------------------------------------------
+
+
+async def test_get_missing_raises_not_found_with_kubernetes_message() -> None:
+    store = make_store()
+    with pytest.raises(NotFound) as caught:
+        await store.get(Pod, "nope")
+    assert caught.value.message == 'pods "nope" not found'
+    assert caught.value.code == 404
+
+
+async def test_create_twice_raises_already_exists() -> None:
+    store = make_store()
+    await store.create(pod())
+    with pytest.raises(AlreadyExists) as caught:
+        await store.create(pod())
+    assert caught.value.message == 'pods "web" already exists'
+    assert caught.value.code == 409
+
+
+async def test_stale_update_raises_conflict_and_changes_nothing() -> None:
+    store = make_store()
+    created = await store.create(pod())
+    await store.update(
+        attrs.evolve(created, metadata=attrs.evolve(created.metadata, labels={"a": "1"}))
+    )
+    revision = store.revision
+    with pytest.raises(Conflict) as caught:
+        await store.update(
+            attrs.evolve(created, metadata=attrs.evolve(created.metadata, labels={"a": "2"}))
+        )
+    assert caught.value.message == (
+        'Operation cannot be fulfilled on pods "web": the object has been modified; please apply'
+        " your changes to the latest version and try again"
+    )
+    assert store.revision == revision
+    assert (await store.get(Pod, "web")).metadata.labels == {"a": "1"}
+
+
+async def test_create_into_missing_namespace_is_not_found() -> None:
+    store = make_store()
+    revision = store.revision
+    with pytest.raises(NotFound) as caught:
+        await store.create(pod(namespace="jds"))
+    assert caught.value.message == 'namespaces "jds" not found'
+    assert store.revision == revision
+
+
+async def test_create_into_terminating_namespace_is_forbidden() -> None:
+    store = make_store()
+    await store.create(Namespace(metadata=ObjectMeta(name="jds")))
+    terminating = await store.delete(Namespace, "jds")
+    assert terminating.status.phase == "Terminating"
+    with pytest.raises(Forbidden) as caught:
+        await store.create(pod(namespace="jds"))
+    assert caught.value.message == (
+        'pods "web" is forbidden: unable to create new content in namespace jds because it is'
+        " being terminated"
+    )
+    assert caught.value.code == 403
+
+
+async def test_invalid_object_reports_every_field_error() -> None:
+    store = make_store()
+    bad = Deployment(
+        metadata=ObjectMeta(name="Bad_Name", labels={"-bad": "ok"}),
+        spec=DeploymentSpec(replicas=-1),
+    )
+    revision = store.revision
+    with pytest.raises(Invalid) as caught:
+        await store.create(bad)
+    paths = {cause.path for cause in caught.value.causes}
+    assert {"metadata.name", "metadata.labels", "spec.replicas", "spec.selector"} <= paths
+    assert caught.value.code == 422
+    assert caught.value.message.startswith('Deployment.apps "Bad_Name" is invalid: ')
+    assert store.revision == revision
+
+
+async def test_selector_must_match_template_labels() -> None:
+    store = make_store()
+    bad = attrs.evolve(
+        deployment(),
+        spec=attrs.evolve(deployment().spec, selector=LabelSelector(match_labels={"app": "other"})),
+    )
+    with pytest.raises(Invalid) as caught:
+        await store.create(bad)
+    assert [c.path for c in caught.value.causes] == ["spec.template.metadata.labels"]
+
+
+async def test_resource_version_on_create_is_rejected() -> None:
+    store = make_store()
+    given = attrs.evolve(pod(), metadata=attrs.evolve(pod().metadata, resource_version="5"))
+    with pytest.raises(BadRequest):
+        await store.create(given)
+
+
+async def test_pod_spec_is_immutable_except_images() -> None:
+    store = make_store()
+    created = await store.create(pod())
+    new_image = attrs.evolve(created.spec.containers[0], image="nginx:1.26")
+    updated = await store.update(
+        attrs.evolve(created, spec=attrs.evolve(created.spec, containers=[new_image]))
+    )
+    assert updated.spec.containers[0].image == "nginx:1.26"
+    with pytest.raises(Invalid):
+        await store.update(attrs.evolve(updated, spec=attrs.evolve(updated.spec, node_name="n1")))
+
+
+async def test_bind_sets_node_name_once() -> None:
+    store = make_store()
+    created = await store.create(pod())
+    bound = await store.bind("web", "default", "node-1", uid=created.metadata.uid)
+    assert bound.spec.node_name == "node-1"
+    with pytest.raises(Conflict):
+        await store.bind("web", "default", "node-2")
+
+
+async def test_pods_get_default_not_ready_and_unreachable_tolerations() -> None:
+    store = make_store()
+    created = await store.create(pod())
+    keys = {(t.key, t.effect, t.toleration_seconds) for t in created.spec.tolerations}
+    assert keys == {
+        ("node.kubernetes.io/not-ready", "NoExecute", 300),
+        ("node.kubernetes.io/unreachable", "NoExecute", 300),
+    }
+
+
+async def test_deployment_defaults_rolling_update_to_25_percent() -> None:
+    store = make_store()
+    created = await store.create(deployment())
+    rolling = created.spec.strategy.rolling_update
+    assert rolling is not None
+    assert (rolling.max_surge, rolling.max_unavailable) == ("25%", "25%")
+    assert created.spec.revision_history_limit == 10
+    assert created.spec.progress_deadline_seconds == 600
+
+
+# --- list ----------------------------------------------------------------------------------------
+
+
+async def test_list_returns_items_in_key_order_with_revision() -> None:
+    store = make_store()
+    await store.create(Namespace(metadata=ObjectMeta(name="b")))
+    for namespace, name in [("default", "z"), ("b", "a"), ("default", "a")]:
+        await store.create(pod(name, namespace))
+    listed = await store.list(Pod)
+    assert [(p.metadata.namespace, p.metadata.name) for p in listed.items] == [
+        ("b", "a"),
+        ("default", "a"),
+        ("default", "z"),
+    ]
+    assert listed.revision == store.revision
+    assert listed.resource_version == str(store.revision)
+
+
+async def test_list_filters_by_namespace_labels_and_fields() -> None:
+    store = make_store()
+    await store.create(pod("a", app="web", tier="front"))
+    await store.create(pod("b", app="web"))
+    await store.create(pod("c", app="db"))
+    await store.bind("b", "default", "node-1")
+    web = await store.list(Pod, label_selector="app=web,tier")
+    assert [p.metadata.name for p in web.items] == ["a"]
+    on_node = await store.list(Pod, field_selector="spec.nodeName=node-1")
+    assert [p.metadata.name for p in on_node.items] == ["b"]
+    not_web = await store.list(Pod, namespace="default", label_selector="app!=web")
+    assert [p.metadata.name for p in not_web.items] == ["c"]
+
+
+async def test_list_with_unsupported_field_is_bad_request() -> None:
+    store = make_store()
+    with pytest.raises(BadRequest) as caught:
+        await store.list(Pod, field_selector="spec.image=x")
+    assert caught.value.message == "field label not supported: spec.image"
+
+
+# --- patch ---------------------------------------------------------------------------------------
+
+
+async def test_merge_patch_sets_and_removes_fields() -> None:
+    store = make_store()
+    await store.create(pod(app="web", tier="front"))
+    patched = await store.patch(
+        Pod, "web", {"metadata": {"labels": {"tier": None, "version": "v2"}}}
+    )
+    assert patched.metadata.labels == {"app": "web", "version": "v2"}
+
+
+async def test_json_patch_applies_operations() -> None:
+    store = make_store()
+    await store.create(deployment())
+    patched = await store.patch(
+        Deployment,
+        "web",
+        [{"op": "replace", "path": "/spec/replicas", "value": 4}],
+        patch_type="json",
+    )
+    assert patched.spec.replicas == 4
+    assert patched.metadata.generation == 2
+
+
+async def test_patch_producing_an_invalid_object_changes_nothing() -> None:
+    store = make_store()
+    await store.create(deployment())
+    revision = store.revision
+    with pytest.raises(Invalid):
+        await store.patch(Deployment, "web", {"spec": {"replicas": "many"}})
+    with pytest.raises(Invalid):
+        await store.patch(Deployment, "web", {"spec": {"replicas": -3}})
+    assert store.revision == revision
+
+
+async def test_status_patch() -> None:
+    store = make_store()
+    await store.create(pod())
+    patched = await store.patch(Pod, "web", {"status": {"phase": "Running"}}, status=True)
+    assert patched.status.phase == "Running"
+
+
+# --- delete --------------------------------------------------------------------------------------
+
+
+async def test_delete_without_finalizers_removes_at_once() -> None:
+    store = make_store()
+    await store.create(pod())
+    deleted = await store.delete(Pod, "web")
+    assert int(deleted.metadata.resource_version) == store.revision
+    with pytest.raises(NotFound):
+        await store.get(Pod, "web")
+
+
+async def test_delete_with_finalizers_sets_deletion_timestamp_until_they_are_gone() -> None:
+    store = make_store()
+    given = attrs.evolve(pod(), metadata=attrs.evolve(pod().metadata, finalizers=["example.com/x"]))
+    await store.create(given)
+    deleting = await store.delete(Pod, "web")
+    assert deleting.metadata.deletion_timestamp is not None
+    assert (await store.get(Pod, "web")).metadata.deletion_timestamp is not None
+    with pytest.raises(Invalid):
+        await store.update(
+            attrs.evolve(
+                deleting,
+                metadata=attrs.evolve(deleting.metadata, finalizers=["example.com/x", "more/y"]),
+            )
+        )
+    released = attrs.evolve(deleting, metadata=attrs.evolve(deleting.metadata, finalizers=[]))
+    await store.update(released)
+    with pytest.raises(NotFound):
+        await store.get(Pod, "web")
+
+
+@pytest.mark.parametrize(
+    ("policy", "finalizer"),
+    [(PropagationPolicy.ORPHAN, "orphan"), (PropagationPolicy.FOREGROUND, "foregroundDeletion")],
+)
+async def test_propagation_policy_is_recorded_as_a_finalizer(
+    policy: PropagationPolicy, finalizer: str
+) -> None:
+    store = make_store()
+    await store.create(deployment())
+    deleting = await store.delete(Deployment, "web", propagation_policy=policy)
+    assert deleting.metadata.finalizers == (finalizer,)
+    assert deleting.metadata.deletion_timestamp is not None
+
+
+async def test_bound_pod_is_deleted_gracefully() -> None:
+    clock = FixedClock()
+    store = MemoryStore(seed=1, clock=clock)
+    await store.create(pod())
+    await store.bind("web", "default", "node-1")
+    deleting = await store.delete(Pod, "web")
+    assert deleting.metadata.deletion_grace_period_seconds == 30
+    assert deleting.metadata.deletion_timestamp == clock.now().replace(microsecond=0) + timedelta(
+        seconds=30
+    )
+    await store.delete(Pod, "web", grace_period_seconds=0)
+    with pytest.raises(NotFound):
+        await store.get(Pod, "web")
+
+
+async def test_delete_precondition_uid_mismatch_is_conflict() -> None:
+    store = make_store()
+    await store.create(pod())
+    with pytest.raises(Conflict):
+        await store.delete(Pod, "web", uid="not-the-uid")
+
+
+# --- watch ---------------------------------------------------------------------------------------
+
+
+async def test_watch_delivers_every_change_in_revision_order() -> None:
+    store = make_store()
+    start = store.revision
+    created = await store.create(pod())
+    updated = await store.update(
+        attrs.evolve(created, metadata=attrs.evolve(created.metadata, labels={"a": "b"}))
+    )
+    await store.delete(Pod, "web")
+    watch = store.watch(Pod, since=start)
+    events = watch.ready()
+    assert [e.type for e in events] == [EventType.ADDED, EventType.MODIFIED, EventType.DELETED]
+    assert [e.revision for e in events] == [start + 1, start + 2, start + 3]
+    assert events[1].object == updated
+
+
+async def test_watch_waits_for_new_events() -> None:
+    store = make_store()
+    watch = store.watch(Pod)
+    received = []
+
+    async def consume() -> None:
+        batch = await watch.next_batch()
+        received.extend(batch)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(consume)
+        await anyio.wait_all_tasks_blocked()
+        await store.create(pod())
+    assert [e.object.metadata.name for e in received if e.object] == ["web"]
+
+
+async def test_watch_from_below_compaction_raises_gone() -> None:
+    store = make_store()
+    for i in range(5):
+        await store.create(pod(f"p{i}"))
+    store.compact(store.revision - 2)
+    with pytest.raises(Gone):
+        store.watch(Pod, since=store.revision - 3)
+    assert len(store.watch(Pod, since=store.revision - 2).ready()) == 2
+
+
+async def test_watcher_that_falls_behind_the_history_is_ended_with_gone() -> None:
+    store = make_store(history=10)
+    watch = store.watch(Pod)
+    for i in range(400):
+        await store.create(pod(f"p{i}"))
+    with pytest.raises(Gone):
+        watch.ready()
+
+
+async def test_label_filtered_watch_sees_objects_enter_and_leave_as_added_and_deleted() -> None:
+    store = make_store()
+    created = await store.create(pod(app="db"))
+    watch = store.watch(Pod, label_selector="app=web")
+    moved_in = await store.update(
+        attrs.evolve(created, metadata=attrs.evolve(created.metadata, labels={"app": "web"}))
+    )
+    await store.update(
+        attrs.evolve(moved_in, metadata=attrs.evolve(moved_in.metadata, labels={"app": "db"}))
+    )
+    assert [e.type for e in watch.ready()] == [EventType.ADDED, EventType.DELETED]
+
+
+async def test_filtered_watch_with_bookmarks_reports_progress() -> None:
+    store = make_store()
+    watch = store.watch(Pod, namespace="kube-system", bookmarks=True)
+    await store.create(pod())
+    events = watch.ready()
+    assert [e.type for e in events] == [EventType.BOOKMARK]
+    assert events[0].revision == store.revision
