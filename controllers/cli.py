@@ -19,7 +19,7 @@ from rich.table import Table
 
 from store import MemoryStore, StoreError
 from store.manifests import InvalidManifest, load_paths
-from store.models import Namespace, Object
+from store.models import ConfigMap, Deployment, Namespace, Object, Secret, Service
 
 app = typer.Typer(
     name="setpoint",
@@ -40,8 +40,9 @@ def run(
     seed: Annotated[int, typer.Option(help="Seed for uids and generated names.")] = 0,
 ) -> None:
     """Load manifests into a fresh in-memory store and show what was stored."""
-    console = Console()
-    errors = Console(stderr=True)
+    # Like kubectl, never truncate columns when the output is not a terminal.
+    console = Console(width=None if sys.stdout.isatty() else 200)
+    errors = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
     try:
         objects = load_paths(paths)
     except InvalidManifest as invalid:
@@ -66,23 +67,40 @@ async def _apply(objects: Sequence[Object], seed: int) -> MemoryStore:
 
 
 def _stored_table(store: MemoryStore, objects: Sequence[Object]) -> Table:
-    table = Table(title=f"Stored {len(objects)} objects (store revision {store.revision})")
-    for column in ("KIND", "NAMESPACE", "NAME", "RESOURCE VERSION", "GENERATION", "UID"):
+    """What was stored, in the style of ``kubectl get all -A``."""
+    table = Table(
+        title=f"stored {len(objects)} objects; store revision {store.revision}",
+        title_justify="left",
+        box=None,
+        pad_edge=False,
+        header_style="bold",
+    )
+    for column in ("NAMESPACE", "NAME", "REVISION", "GENERATION", "DETAILS"):
         table.add_column(column, no_wrap=True)
     for obj in objects:
-        meta = obj.metadata
         info = store.scheme.info(type(obj))
-        stored = store.get_now(type(obj), meta.name, meta.namespace)
-        smeta = stored.metadata
+        stored = store.get_now(type(obj), obj.metadata.name, obj.metadata.namespace)
+        meta = stored.metadata
         table.add_row(
-            info.kind,
-            smeta.namespace or "-",
-            smeta.name,
-            smeta.resource_version,
-            str(smeta.generation) if smeta.generation else "-",
-            smeta.uid,
+            meta.namespace or "",
+            f"{info.qualified_kind.lower()}/{meta.name}",
+            meta.resource_version,
+            str(meta.generation) if meta.generation else "",
+            _details(stored),
         )
     return table
+
+
+def _details(obj: Object) -> str:
+    if isinstance(obj, Deployment):
+        images = ",".join(c.image for c in obj.spec.template.spec.containers)
+        return f"replicas={obj.spec.replicas} image={images}"
+    if isinstance(obj, Service):
+        ports = ",".join(f"{p.port}/{p.protocol}" for p in obj.spec.ports)
+        return f"type={obj.spec.type} ports={ports}"
+    if isinstance(obj, ConfigMap | Secret):
+        return f"data={','.join(sorted(obj.data))}"
+    return ""
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -127,7 +127,7 @@ def load_documents(text: str, *, filename: str = "<string>", scheme: Scheme | No
     errors: list[ManifestError] = []
     for index, node in enumerate(nodes):
         obj, problems = _load_document(node, scheme, source)
-        errors.extend(problems)
+        errors.extend(sorted(problems, key=lambda e: (e.line, e.column)))
         if obj is not None and not problems:
             documents.append(Document(obj, filename, _line_of(node) + 1, index))
     if errors:
@@ -239,8 +239,13 @@ def _schema_errors(document: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
     validator = _schema_for(document["apiVersion"], document["kind"])
     if validator is None:
         return
+    seen: set[tuple[str, str]] = set()
     for error in sorted(validator.iter_errors(document), key=lambda e: list(map(str, e.path))):
-        yield from _describe(error)
+        for problem in _describe(error):
+            # One problem can be reached through several schema paths ($ref, allOf).
+            if problem not in seen:
+                seen.add(problem)
+                yield problem
 
 
 def _describe(error: jsonschema.ValidationError) -> Iterator[tuple[str, str]]:

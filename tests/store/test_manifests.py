@@ -199,7 +199,7 @@ def test_custom_kind_is_validated_by_its_class() -> None:
     assert widget.spec["size"] == 3  # type: ignore[attr-defined]
     with pytest.raises(InvalidManifest) as caught:
         load("apiVersion: example.com/v1\nkind: Widget\nmetadata: {nam: w}\n", scheme=scheme)
-    assert [e.path for e in caught.value.errors] == ["metadata.nam", "metadata.name"]
+    assert [e.path for e in caught.value.errors] == ["metadata.name", "metadata.nam"]
 
 
 def test_dump_then_load_gives_equal_objects() -> None:
