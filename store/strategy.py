@@ -202,35 +202,35 @@ def validate_metadata(meta: ObjectMeta, info: KindInfo, *, creating: bool = True
     name_check = is_dns1123_label if info.kind in _DNS_LABEL_KINDS else is_dns1123_subdomain
     if meta.name:
         for message in name_check(meta.name):
-            yield FieldError("metadata.name", f"Invalid value: {meta.name!r}: {message}")
+            yield FieldError.invalid("metadata.name", meta.name, message)
     elif meta.generate_name:
         # The suffix is five characters; the prefix alone must make a valid name with it.
         for message in name_check(meta.generate_name + "x"):
-            yield FieldError("metadata.generateName", f"Invalid value: {meta.generate_name!r}: {message}")
+            yield FieldError.invalid("metadata.generateName", meta.generate_name, message)
     if info.namespaced and meta.namespace:
         for message in is_dns1123_label(meta.namespace):
-            yield FieldError("metadata.namespace", f"Invalid value: {meta.namespace!r}: {message}")
+            yield FieldError.invalid("metadata.namespace", meta.namespace, message)
     yield from validate_labels(meta.labels, "metadata.labels")
     yield from _validate_annotations(meta.annotations)
     yield from _validate_owner_references(meta)
     for index, finalizer in enumerate(meta.finalizers):
         for message in is_qualified_name(finalizer):
-            yield FieldError(f"metadata.finalizers[{index}]", f"Invalid value: {finalizer!r}: {message}")
+            yield FieldError.invalid(f"metadata.finalizers[{index}]", finalizer, message)
 
 
 def validate_labels(labels: FrozenDict[str, str], path: str) -> Iterator[FieldError]:
     for key, value in labels.items():
         for message in is_qualified_name(key):
-            yield FieldError(path, f"Invalid value: {key!r}: {message}")
+            yield FieldError.invalid(path, key, message)
         for message in is_valid_label_value(value):
-            yield FieldError(f"{path}[{key}]", f"Invalid value: {value!r}: {message}")
+            yield FieldError.invalid(f"{path}[{key}]", value, message)
 
 
 def _validate_annotations(annotations: FrozenDict[str, str]) -> Iterator[FieldError]:
     size = 0
     for key, value in annotations.items():
         for message in is_qualified_name(key.lower()):
-            yield FieldError("metadata.annotations", f"Invalid value: {key!r}: {message}")
+            yield FieldError.invalid("metadata.annotations", key, message)
         size += len(key) + len(value)
     if size > TOTAL_ANNOTATION_SIZE_LIMIT:
         yield FieldError(
@@ -280,9 +280,9 @@ def _validate_pod_spec(spec: models.PodSpec, path: str) -> Iterator[FieldError]:
                 yield FieldError(f"{where}.name", "Required value")
             else:
                 for message in is_dns1123_label(container.name):
-                    yield FieldError(f"{where}.name", f"Invalid value: {container.name!r}: {message}")
+                    yield FieldError.invalid(f"{where}.name", container.name, message)
                 if container.name in seen:
-                    yield FieldError(f"{where}.name", f"Duplicate value: {container.name!r}")
+                    yield FieldError(f"{where}.name", f'Duplicate value: "{container.name}"')
                 seen.add(container.name)
             if not container.image:
                 yield FieldError(f"{where}.image", "Required value")
@@ -294,9 +294,9 @@ def _validate_pod_spec(spec: models.PodSpec, path: str) -> Iterator[FieldError]:
                     )
     for key, value in spec.node_selector.items():
         for message in is_qualified_name(key):
-            yield FieldError(f"{path}.nodeSelector", f"Invalid value: {key!r}: {message}")
+            yield FieldError.invalid(f"{path}.nodeSelector", key, message)
         for message in is_valid_label_value(value):
-            yield FieldError(f"{path}.nodeSelector[{key}]", f"Invalid value: {value!r}: {message}")
+            yield FieldError.invalid(f"{path}.nodeSelector[{key}]", value, message)
 
 
 def _validate_workload(
@@ -320,7 +320,8 @@ def _validate_workload(
         try:
             compiled = selector.as_selector()
         except InvalidSelector as exc:
-            yield FieldError("spec.selector", f"Invalid value: {exc}")
+            for error in exc.errors:
+                yield FieldError(f"spec.selector.{error.path}", error.message)
         else:
             if not compiled.matches(template.metadata.labels):
                 yield FieldError(
@@ -339,13 +340,14 @@ def _validate_int_or_percent(value: int | str | None, path: str) -> Iterator[Fie
         return
     number = value[:-1]
     if not value.endswith("%") or not number.isdigit():
-        yield FieldError(
+        yield FieldError.invalid(
             path,
-            f"Invalid value: {value!r}: a valid percent string must be a"
-            " numeric string followed by an ending '%' (e.g. '1%',  or '93%')",
+            value,
+            "a valid percent string must be a numeric string followed by an ending '%'"
+            " (e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')",
         )
     elif int(number) > 100:
-        yield FieldError(path, f"Invalid value: {value!r}: must not be greater than 100%")
+        yield FieldError.invalid(path, value, "must not be greater than 100%")
 
 
 def _is_zero(value: int | str | None) -> bool:
@@ -423,7 +425,7 @@ def _validate_service(obj: Object) -> Iterator[FieldError]:
         if len(spec.ports) > 1 and not port.name:
             yield FieldError(f"{where}.name", "Required value")
         if port.name in names:
-            yield FieldError(f"{where}.name", f"Duplicate value: {port.name!r}")
+            yield FieldError(f"{where}.name", f'Duplicate value: "{port.name}"')
         names.add(port.name)
         if not 1 <= port.port <= 65535:
             yield FieldError(

@@ -103,7 +103,7 @@ def test_missing_name_is_reported() -> None:
 def test_invalid_label_key_is_reported() -> None:
     text = GOOD_DEPLOYMENT.replace("  name: web\n", "  name: web\n  labels: {-bad: x}\n")
     [error] = errors_of(text)
-    assert error.startswith("m.yaml:5:3: metadata.labels: Invalid value: '-bad'")
+    assert error.startswith('m.yaml:5:3: metadata.labels: Invalid value: "-bad": name part must')
 
 
 def test_bad_quantity_is_reported() -> None:

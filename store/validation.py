@@ -1,0 +1,205 @@
+"""Name and label validation with apimachinery's rules and messages, and the field error they feed.
+
+A port of ``k8s.io/apimachinery/pkg/util/validation``: each ``is_*`` check returns the list of
+problems (empty when the value is valid), worded exactly as Kubernetes words them, because users
+compare them with what kubectl prints. ``FieldError`` pairs one such message with the JSON path it
+is about; the store collects them into an ``Invalid`` error. ``parse_int64`` reads an integer the
+way Go's ``strconv.ParseInt`` does, for the places where Kubernetes compares strings as numbers.
+
+This module checks single strings only. It does not know about objects, kinds or which field holds
+which kind of name; callers decide that.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import attrs
+
+LABEL_VALUE_MAX_LENGTH = 63
+QUALIFIED_NAME_MAX_LENGTH = 63
+DNS1123_LABEL_MAX_LENGTH = 63
+DNS1123_SUBDOMAIN_MAX_LENGTH = 253
+
+_QUALIFIED_NAME_FMT = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
+_QUALIFIED_NAME_ERR = (
+    "must consist of alphanumeric characters, '-', '_' or '.', "
+    "and must start and end with an alphanumeric character"
+)
+_LABEL_VALUE_FMT = f"({_QUALIFIED_NAME_FMT})?"
+_LABEL_VALUE_ERR = (
+    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', "
+    "and must start and end with an alphanumeric character"
+)
+_DNS1123_LABEL_FMT = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+_DNS1123_LABEL_ERR = (
+    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', "
+    "and must start and end with an alphanumeric character"
+)
+_DNS1123_SUBDOMAIN_FMT = rf"{_DNS1123_LABEL_FMT}(\.{_DNS1123_LABEL_FMT})*"
+_DNS1123_SUBDOMAIN_ERR = (
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, "
+    "'-' or '.', and must start and end with an alphanumeric character"
+)
+
+# fullmatch, not match + "$": Python's "$" also matches before a trailing newline, Go's does not.
+_QUALIFIED_NAME_RE = re.compile(_QUALIFIED_NAME_FMT)
+_LABEL_VALUE_RE = re.compile(_LABEL_VALUE_FMT)
+_DNS1123_LABEL_RE = re.compile(_DNS1123_LABEL_FMT)
+_DNS1123_SUBDOMAIN_RE = re.compile(_DNS1123_SUBDOMAIN_FMT)
+
+_NAME_EXAMPLES = ("MyName", "my.name", "123-abc")
+
+
+def is_qualified_name(value: str) -> list[str]:
+    """Problems with ``value`` as a label or annotation key: ``[dns-subdomain/]name``."""
+    errors: list[str] = []
+    parts = value.split("/")
+    if len(parts) == 1:
+        name = parts[0]
+    elif len(parts) == 2:
+        prefix, name = parts
+        if not prefix:
+            errors.append("prefix part " + _empty_error())
+        else:
+            errors.extend("prefix part " + message for message in is_dns1123_subdomain(prefix))
+    else:
+        return [
+            "a qualified name "
+            + _regex_error(_QUALIFIED_NAME_ERR, _QUALIFIED_NAME_FMT, *_NAME_EXAMPLES)
+            + " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"
+        ]
+    if not name:
+        errors.append("name part " + _empty_error())
+    elif _go_len(name) > QUALIFIED_NAME_MAX_LENGTH:
+        errors.append("name part " + _max_len_error(QUALIFIED_NAME_MAX_LENGTH))
+    if not _QUALIFIED_NAME_RE.fullmatch(name):
+        errors.append("name part " + _regex_error(_QUALIFIED_NAME_ERR, _QUALIFIED_NAME_FMT, *_NAME_EXAMPLES))
+    return errors
+
+
+def is_valid_label_value(value: str) -> list[str]:
+    """Problems with ``value`` as a label value (which may be empty)."""
+    errors: list[str] = []
+    if _go_len(value) > LABEL_VALUE_MAX_LENGTH:
+        errors.append(_max_len_error(LABEL_VALUE_MAX_LENGTH))
+    if not _LABEL_VALUE_RE.fullmatch(value):
+        errors.append(_regex_error(_LABEL_VALUE_ERR, _LABEL_VALUE_FMT, "MyValue", "my_value", "12345"))
+    return errors
+
+
+def is_dns1123_label(value: str) -> list[str]:
+    """Problems with ``value`` as an RFC 1123 label (a namespace name, a container name, ...)."""
+    errors: list[str] = []
+    if _go_len(value) > DNS1123_LABEL_MAX_LENGTH:
+        errors.append(_max_len_error(DNS1123_LABEL_MAX_LENGTH))
+    if not _DNS1123_LABEL_RE.fullmatch(value):
+        if _DNS1123_SUBDOMAIN_RE.fullmatch(value):
+            # A valid subdomain that is not a valid label, with the length already reported: dots.
+            errors.append("must not contain dots")
+        else:
+            errors.append(_regex_error(_DNS1123_LABEL_ERR, _DNS1123_LABEL_FMT, "my-name", "123-abc"))
+    return errors
+
+
+def is_dns1123_subdomain(value: str) -> list[str]:
+    """Problems with ``value`` as an RFC 1123 subdomain (most object names)."""
+    errors: list[str] = []
+    if _go_len(value) > DNS1123_SUBDOMAIN_MAX_LENGTH:
+        errors.append(_max_len_error(DNS1123_SUBDOMAIN_MAX_LENGTH))
+    if not _DNS1123_SUBDOMAIN_RE.fullmatch(value):
+        errors.append(_regex_error(_DNS1123_SUBDOMAIN_ERR, _DNS1123_SUBDOMAIN_FMT, "example.com"))
+    return errors
+
+
+@attrs.frozen
+class FieldError:
+    """One problem with one field, at a wire path (``spec.template.spec.containers[0].image``)."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+    @classmethod
+    def invalid(cls, path: str, value: str | Sequence[str], detail: str) -> FieldError:
+        """field.Invalid: the value is shown the way Go's ``%q`` / ``%#v`` would show it."""
+        return cls(path, f"Invalid value: {_go_repr(value)}: {detail}")
+
+    @classmethod
+    def required(cls, path: str, detail: str) -> FieldError:
+        """field.Required."""
+        return cls(path, f"Required value: {detail}")
+
+    @classmethod
+    def forbidden(cls, path: str, detail: str) -> FieldError:
+        """field.Forbidden."""
+        return cls(path, f"Forbidden: {detail}")
+
+
+def parse_int64(text: str) -> int | None:
+    """``strconv.ParseInt(text, 10, 64)``: an optional sign, ASCII digits only, within int64."""
+    digits = text[1:] if text[:1] in ("+", "-") else text
+    # int() alone would also take spaces, underscores and non-ASCII digits.
+    if not digits or not all("0" <= char <= "9" for char in digits):
+        return None
+    number = int(text)
+    return number if -(2**63) <= number < 2**63 else None
+
+
+def _go_quote(text: str) -> str:
+    """``text`` quoted like Go's ``%q`` (strconv.Quote), which Kubernetes uses for bad values."""
+    out = ['"']
+    for char in text:
+        if char in _GO_ESCAPES:
+            out.append(_GO_ESCAPES[char])
+        elif char.isprintable():
+            out.append(char)
+        elif ord(char) < 0x80:
+            out.append(f"\\x{ord(char):02x}")
+        elif ord(char) < 0x10000:
+            out.append(f"\\u{ord(char):04x}")
+        else:
+            out.append(f"\\U{ord(char):08x}")
+    out.append('"')
+    return "".join(out)
+
+
+_GO_ESCAPES = {
+    '"': '\\"',
+    "\\": "\\\\",
+    "\a": "\\a",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    "\v": "\\v",
+}
+
+
+def _go_repr(value: str | Sequence[str]) -> str:
+    if isinstance(value, str):
+        return _go_quote(value)
+    return "[]string{" + ", ".join(_go_quote(item) for item in value) + "}"
+
+
+def _go_len(value: str) -> int:
+    # Go's len() counts UTF-8 bytes; the limits are in bytes.
+    return len(value.encode())
+
+
+def _max_len_error(length: int) -> str:
+    return f"must be no more than {length} characters"
+
+
+def _empty_error() -> str:
+    return "must be non-empty"
+
+
+def _regex_error(message: str, regex: str, *examples: str) -> str:
+    # Kubernetes joins examples as "'a',  or 'b', " (two spaces); kept so messages compare equal.
+    shown = " or ".join(f"'{example}', " for example in examples)
+    return f"{message} (e.g. {shown}regex used for validation is '{regex}')"
