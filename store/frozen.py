@@ -86,6 +86,8 @@ def to_tuple(value: Iterable[T] | None) -> tuple[T, ...]:
 
 def freeze(value: Any) -> Any:
     """Deep-freeze JSON-like data: mappings become `FrozenDict`, lists become tuples."""
+    if value is EMPTY:  # the common case: a model's `extra` with nothing in it
+        return value
     if isinstance(value, Mapping):
         if type(value) is FrozenDict and all(_is_frozen(v) for v in value.values()):
             return value

@@ -44,7 +44,7 @@ from store.interface import (
     Selectable,
     WatchEvent,
 )
-from store.models import Namespace, Object, ObjectMeta, Pod, replace, status_of
+from store.models import Namespace, Object, ObjectMeta, Pod, replace, status_of, with_fields
 from store.scheme import KindInfo, Scheme
 from store.seams import Rng, TimeSource, WallTime, make_rng, random_suffix, random_uid
 from store.selectors import FieldSelector, Selector, parse_field_selector, parse_selector
@@ -380,7 +380,7 @@ class MemoryStore:
         if state.get(namespace, name) is not None:
             raise already_exists(info.resource, name)
         self._check_owners(info, meta)
-        stamped = attrs.evolve(
+        stamped = with_fields(
             meta,
             name=name,
             namespace=namespace,
@@ -391,7 +391,7 @@ class MemoryStore:
             generation=1 if info.tracks_generation else 0,
             resource_version=str(self._revision + 1),
         )
-        created = attrs.evolve(obj, metadata=stamped)
+        created = with_fields(obj, metadata=stamped)
         self._append(info, state, EventType.ADDED, created, None)
         objects = state.by_namespace.setdefault(namespace, {})
         objects[name] = created
@@ -422,7 +422,7 @@ class MemoryStore:
             candidate = _with_managed_metadata(strategy.default(obj), old_meta)
             if info.status_subresource and status_of(candidate) is not status_of(current):
                 candidate = replace(candidate, status=status_of(current))
-        if candidate == current:
+        if candidate is current or candidate == current:
             return cast(M, current)
         if not status_only:
             errors = strategy.validate_update(candidate, current, info)
@@ -442,10 +442,10 @@ class MemoryStore:
         if finished:
             return self._remove(info, new, previous=old)
         generation = meta.generation
-        if info.tracks_generation and strategy.spec_of(new) != strategy.spec_of(old):
+        if info.tracks_generation and strategy.spec_changed(new, old):
             generation += 1
-        stamped = attrs.evolve(meta, resource_version=str(self._revision + 1), generation=generation)
-        committed = attrs.evolve(new, metadata=stamped)
+        stamped = with_fields(meta, resource_version=str(self._revision + 1), generation=generation)
+        committed = with_fields(new, metadata=stamped)
         state = self._state(info)
         self._append(info, state, EventType.MODIFIED, committed, old)
         state.by_namespace[stamped.namespace][stamped.name] = committed
@@ -454,7 +454,7 @@ class MemoryStore:
     def _remove(self, info: KindInfo, obj: M, previous: M | None = None) -> M:
         meta = obj.metadata
         state = self._state(info)
-        last = attrs.evolve(obj, metadata=attrs.evolve(meta, resource_version=str(self._revision + 1)))
+        last = with_fields(obj, metadata=with_fields(meta, resource_version=str(self._revision + 1)))
         self._append(info, state, EventType.DELETED, last, previous or obj)
         objects = state.by_namespace[meta.namespace]
         del objects[meta.name]
@@ -634,10 +634,14 @@ class MemoryWatch(Generic[M]):
             batch = self.ready()
             if batch:
                 return batch
-            state = self._state
-            if state.changed is None:
-                state.changed = anyio.Event()
-            await state.changed.wait()
+            await self.wait_for_change()
+
+    async def wait_for_change(self) -> None:
+        """Wait until the next write to this watch's kind (or the store closing)."""
+        state = self._state
+        if state.changed is None:
+            state.changed = anyio.Event()
+        await state.changed.wait()
 
     def _translate(self, event: WatchEvent[Object]) -> WatchEvent[M] | None:
         """The event as this watcher sees it: changes across its filter become ADDED/DELETED."""

@@ -99,6 +99,29 @@ def replace(obj: T, **changes: Any) -> T:
     return attrs.evolve(obj, **changes)  # type: ignore[misc]
 
 
+_FIELD_NAMES: dict[type[Any], tuple[str, ...]] = {}
+
+
+def _field_names(cls: type[Any]) -> tuple[str, ...]:
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(field.name for field in attrs.fields(cls))
+    return names
+
+
+def with_fields(obj: T, **changes: Any) -> T:
+    """A copy of ``obj`` with ``changes``, skipping converters: for values already in normal form.
+
+    About twice as fast as `attrs.evolve`; the store stamps every write with it.
+    """
+    cls = type(obj)
+    new = object.__new__(cls)
+    set_field = object.__setattr__
+    for name in _field_names(cls):
+        set_field(new, name, changes[name] if name in changes else getattr(obj, name))
+    return new
+
+
 def status_of(obj: Object) -> Any:
     """The ``status`` of a kind that has one (None otherwise), for code generic over kinds."""
     return getattr(obj, "status", None)

@@ -9,7 +9,8 @@ Custom kinds get the metadata rules only.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+import functools
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, cast
 
 import attrs
@@ -50,13 +51,30 @@ TOTAL_ANNOTATION_SIZE_LIMIT = 256 * 1024
 _DNS_LABEL_KINDS = frozenset({"Namespace", "Service"})
 
 
+_SPEC_FIELDS: dict[type[Object], tuple[str, ...]] = {}
+
+
+def _spec_fields(cls: type[Object]) -> tuple[str, ...]:
+    names = _SPEC_FIELDS.get(cls)
+    if names is None:
+        names = tuple(f.name for f in attrs.fields(cls) if f.name not in ("metadata", "status"))
+        _SPEC_FIELDS[cls] = names
+    return names
+
+
 def spec_of(obj: Object) -> tuple[Any, ...]:
     """Everything but metadata and status: what a generation bump is decided on."""
-    return tuple(
-        getattr(obj, field.name)
-        for field in attrs.fields(type(obj))
-        if field.name not in ("metadata", "status")
-    )
+    return tuple([getattr(obj, name) for name in _spec_fields(type(obj))])
+
+
+def spec_changed(new: Object, old: Object) -> bool:
+    """Whether anything but metadata and status differs (identity first: values are shared)."""
+    for name in _spec_fields(type(new)):
+        new_value = getattr(new, name)
+        old_value = getattr(old, name)
+        if new_value is not old_value and new_value != old_value:
+            return True
+    return False
 
 
 # --- defaulting and preparation ------------------------------------------------------------------
@@ -174,7 +192,7 @@ def validate_update(new: Object, old: Object, info: KindInfo) -> list[FieldError
     old_meta = old.metadata
     errors: list[FieldError] = []
     if new_meta is not old_meta:
-        errors.extend(validate_metadata(new_meta, info, creating=False))
+        errors.extend(_validate_metadata_changes(new_meta, old_meta))
         if old_meta.deletion_timestamp is not None:
             added = set(new_meta.finalizers) - set(old_meta.finalizers)
             if added:
@@ -185,7 +203,7 @@ def validate_update(new: Object, old: Object, info: KindInfo) -> list[FieldError
                         f" found new finalizers {sorted(added)!r}",
                     )
                 )
-    if spec_of(new) == spec_of(old):
+    if not spec_changed(new, old):
         return errors
     check = _KIND_VALIDATORS.get(info.cls)
     if check is not None:
@@ -218,18 +236,38 @@ def validate_metadata(meta: ObjectMeta, info: KindInfo, *, creating: bool = True
             yield FieldError.invalid(f"metadata.finalizers[{index}]", finalizer, message)
 
 
-def validate_labels(labels: FrozenDict[str, str], path: str) -> Iterator[FieldError]:
+def _validate_metadata_changes(new: ObjectMeta, old: ObjectMeta) -> Iterator[FieldError]:
+    """The metadata rules, applied only to what an update changed (name and namespace cannot)."""
+    if new.labels is not old.labels:
+        changed = {k: v for k, v in new.labels.items() if old.labels.get(k) != v}
+        yield from validate_labels(changed, "metadata.labels")
+    if new.annotations is not old.annotations and new.annotations != old.annotations:
+        yield from _validate_annotations(new.annotations)
+    if new.owner_references is not old.owner_references:
+        yield from _validate_owner_references(new)
+    if new.finalizers is not old.finalizers:
+        for index, finalizer in enumerate(new.finalizers):
+            for message in _qualified_name_errors(finalizer):
+                yield FieldError.invalid(f"metadata.finalizers[{index}]", finalizer, message)
+
+
+# Keys and values repeat across objects; their checks are pure, so remember recent answers.
+_qualified_name_errors = functools.lru_cache(maxsize=16384)(lambda key: tuple(is_qualified_name(key)))
+_label_value_errors = functools.lru_cache(maxsize=16384)(lambda value: tuple(is_valid_label_value(value)))
+
+
+def validate_labels(labels: Mapping[str, str], path: str) -> Iterator[FieldError]:
     for key, value in labels.items():
-        for message in is_qualified_name(key):
+        for message in _qualified_name_errors(key):
             yield FieldError.invalid(path, key, message)
-        for message in is_valid_label_value(value):
+        for message in _label_value_errors(value):
             yield FieldError.invalid(f"{path}[{key}]", value, message)
 
 
 def _validate_annotations(annotations: FrozenDict[str, str]) -> Iterator[FieldError]:
     size = 0
     for key, value in annotations.items():
-        for message in is_qualified_name(key.lower()):
+        for message in _qualified_name_errors(key.lower()):
             yield FieldError.invalid("metadata.annotations", key, message)
         size += len(key) + len(value)
     if size > TOTAL_ANNOTATION_SIZE_LIMIT:

@@ -95,9 +95,7 @@ def test_missing_required_field_is_reported_at_its_parent() -> None:
 
 def test_missing_name_is_reported() -> None:
     text = GOOD_DEPLOYMENT.replace("  name: web\n", "  labels: {a: b}\n")
-    assert errors_of(text) == [
-        "m.yaml:3:1: metadata.name: Required value: name or generateName is required"
-    ]
+    assert errors_of(text) == ["m.yaml:3:1: metadata.name: Required value: name or generateName is required"]
 
 
 def test_invalid_label_key_is_reported() -> None:
@@ -109,9 +107,7 @@ def test_invalid_label_key_is_reported() -> None:
 def test_bad_quantity_is_reported() -> None:
     text = GOOD_DEPLOYMENT + "        resources:\n          requests: {memory: 1mi}\n"
     [error] = errors_of(text)
-    assert error.startswith(
-        "m.yaml:17:22: spec.template.spec.containers[0].resources.requests.memory:"
-    )
+    assert error.startswith("m.yaml:17:22: spec.template.spec.containers[0].resources.requests.memory:")
 
 
 def test_yaml_11_boolean_value_trap_is_explained() -> None:
@@ -127,8 +123,7 @@ def test_yaml_11_boolean_value_trap_is_explained() -> None:
 def test_yaml_11_boolean_key_trap_is_explained() -> None:
     text = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata:\n  on: x\n"
     assert errors_of(text) == [
-        "m.yaml:5:3: data: key on is not a string"
-        " (YAML 1.1 reads on as a boolean; quote it to keep a string)"
+        "m.yaml:5:3: data: key on is not a string (YAML 1.1 reads on as a boolean; quote it to keep a string)"
     ]
 
 
@@ -153,12 +148,8 @@ def test_duplicate_keys_are_rejected() -> None:
 
 
 def test_every_error_in_every_document_is_reported() -> None:
-    bad = GOOD_DEPLOYMENT.replace("replicas: 2", "replicas: -1").replace(
-        "image: nginx:1.25", "image: 7"
-    )
-    text = (
-        GOOD_DEPLOYMENT + "---\n" + bad + "---\napiVersion: v1\nkind: Nope\nmetadata: {name: x}\n"
-    )
+    bad = GOOD_DEPLOYMENT.replace("replicas: 2", "replicas: -1").replace("image: nginx:1.25", "image: 7")
+    text = GOOD_DEPLOYMENT + "---\n" + bad + "---\napiVersion: v1\nkind: Nope\nmetadata: {name: x}\n"
     errors = errors_of(text)
     assert errors == [
         "m.yaml:31:9: spec.template.spec.containers[0].image: must be a string, got integer",
@@ -209,7 +200,5 @@ def test_dump_then_load_gives_equal_objects() -> None:
 
 
 def test_dump_quotes_yaml_11_lookalike_strings() -> None:
-    [obj] = load(
-        'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {a: "yes", b: "0755"}\n'
-    )
+    [obj] = load('apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {a: "yes", b: "0755"}\n')
     assert load(dump([obj])) == [obj]

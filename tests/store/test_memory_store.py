@@ -112,9 +112,7 @@ async def test_generation_is_one_on_create_and_bumps_only_on_spec_change() -> No
         attrs.evolve(created, metadata=attrs.evolve(created.metadata, labels={"tier": "web"}))
     )
     assert labelled.metadata.generation == 1
-    scaled = await store.update(
-        attrs.evolve(labelled, spec=attrs.evolve(labelled.spec, replicas=3))
-    )
+    scaled = await store.update(attrs.evolve(labelled, spec=attrs.evolve(labelled.spec, replicas=3)))
     assert scaled.metadata.generation == 2
 
 
@@ -234,14 +232,10 @@ async def test_create_twice_raises_already_exists() -> None:
 async def test_stale_update_raises_conflict_and_changes_nothing() -> None:
     store = make_store()
     created = await store.create(pod())
-    await store.update(
-        attrs.evolve(created, metadata=attrs.evolve(created.metadata, labels={"a": "1"}))
-    )
+    await store.update(attrs.evolve(created, metadata=attrs.evolve(created.metadata, labels={"a": "1"})))
     revision = store.revision
     with pytest.raises(Conflict) as caught:
-        await store.update(
-            attrs.evolve(created, metadata=attrs.evolve(created.metadata, labels={"a": "2"}))
-        )
+        await store.update(attrs.evolve(created, metadata=attrs.evolve(created.metadata, labels={"a": "2"})))
     assert caught.value.message == (
         'Operation cannot be fulfilled on pods "web": the object has been modified; please apply'
         " your changes to the latest version and try again"
@@ -393,9 +387,7 @@ async def test_list_with_unsupported_field_is_bad_request() -> None:
 async def test_merge_patch_sets_and_removes_fields() -> None:
     store = make_store()
     await store.create(pod(app="web", tier="front"))
-    patched = await store.patch(
-        Pod, "web", {"metadata": {"labels": {"tier": None, "version": "v2"}}}
-    )
+    patched = await store.patch(Pod, "web", {"metadata": {"labels": {"tier": None, "version": "v2"}}})
     assert patched.metadata.labels == {"app": "web", "version": "v2"}
 
 
@@ -483,9 +475,7 @@ async def test_bound_pod_is_deleted_gracefully() -> None:
     await store.bind("web", "default", "node-1")
     deleting = await store.delete(Pod, "web")
     assert deleting.metadata.deletion_grace_period_seconds == 30
-    assert deleting.metadata.deletion_timestamp == clock.now().replace(microsecond=0) + timedelta(
-        seconds=30
-    )
+    assert deleting.metadata.deletion_timestamp == clock.now().replace(microsecond=0) + timedelta(seconds=30)
     await store.delete(Pod, "web", grace_period_seconds=0)
     with pytest.raises(NotFound):
         await store.get(Pod, "web")
@@ -558,9 +548,7 @@ async def test_label_filtered_watch_sees_objects_enter_and_leave_as_added_and_de
     moved_in = await store.update(
         attrs.evolve(created, metadata=attrs.evolve(created.metadata, labels={"app": "web"}))
     )
-    await store.update(
-        attrs.evolve(moved_in, metadata=attrs.evolve(moved_in.metadata, labels={"app": "db"}))
-    )
+    await store.update(attrs.evolve(moved_in, metadata=attrs.evolve(moved_in.metadata, labels={"app": "db"})))
     assert [e.type for e in watch.ready()] == [EventType.ADDED, EventType.DELETED]
 
 
