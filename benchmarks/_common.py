@@ -1,0 +1,164 @@
+"""Helpers shared by the benchmark scripts: the machine description, statistics, output.
+
+Not a benchmarking framework: just the few functions every script would otherwise repeat — what
+machine and interpreter a figure came from, percentiles and medians, number formatting and the JSON
+file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import math
+import os
+import platform
+import sys
+import sysconfig
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def cpu_model() -> str:
+    """The CPU model name from /proc/cpuinfo (or what the platform module knows)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (the affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def machine_info() -> dict[str, Any]:
+    """What a figure was measured on: CPU, cores, interpreter and the running event loop."""
+    try:
+        loop = asyncio.get_running_loop()
+        loop_name = f"{type(loop).__module__}.{type(loop).__qualname__}"
+    except RuntimeError:
+        policy = asyncio.get_event_loop_policy()
+        loop_name = f"{type(policy).__module__}.{type(policy).__qualname__} (policy)"
+    return {
+        "cpu": cpu_model(),
+        "cores": usable_cores(),
+        "logical_cpus": os.cpu_count(),
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "python_build": " ".join(platform.python_build()),
+        "python_optimized": _optimized_build(),
+        "platform": platform.platform(),
+        "event_loop": loop_name,
+        "gc_thresholds": list(gc.get_threshold()),
+        "executable": sys.executable,
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+class GcMeter:
+    """Counts the cyclic collector's runs and the time it pauses the program, by generation.
+
+    Installed with `start` (a ``gc.callbacks`` hook) and removed with `stop`; `take` returns what
+    was counted since the last `take` and starts again.
+    """
+
+    def __init__(self) -> None:
+        from time import perf_counter
+
+        self._clock = perf_counter
+        self._started = 0.0
+        self.seconds = [0.0, 0.0, 0.0]
+        self.collections = [0, 0, 0]
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = self._clock()
+        else:
+            generation = info["generation"]
+            self.seconds[generation] += self._clock() - self._started
+            self.collections[generation] += 1
+
+    def start(self) -> None:
+        gc.callbacks.append(self._callback)
+
+    def stop(self) -> None:
+        if self._callback in gc.callbacks:
+            gc.callbacks.remove(self._callback)
+
+    def take(self) -> dict[str, Any]:
+        taken = {
+            "seconds": sum(self.seconds),
+            "seconds_by_generation": list(self.seconds),
+            "collections_by_generation": list(self.collections),
+        }
+        self.seconds = [0.0, 0.0, 0.0]
+        self.collections = [0, 0, 0]
+        return taken
+
+
+def _optimized_build() -> bool:
+    """Whether the interpreter was built with PGO/LTO (a plain pyenv build is ~20-30% slower)."""
+    flags = str(sysconfig.get_config_var("CONFIG_ARGS") or "")
+    return "--enable-optimizations" in flags or "--with-lto" in flags
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """The ``fraction`` quantile (nearest rank) of ``values``; NaN when there are none."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    rank = max(0, min(len(ordered) - 1, math.ceil(fraction * len(ordered)) - 1))
+    return ordered[rank]
+
+
+def ratio(ours: float, reference: float) -> float:
+    """``ours / reference``, NaN when either side is missing or the reference is zero."""
+    if math.isnan(ours) or math.isnan(reference) or reference == 0:
+        return math.nan
+    return ours / reference
+
+
+def fmt_rate(value: float) -> str:
+    return "–" if math.isnan(value) or value == 0 else f"{value:,.0f}"
+
+
+def fmt_ms(seconds: float) -> str:
+    return "–" if math.isnan(seconds) else f"{seconds * 1e3:,.3f}"
+
+
+def fmt_ratio(value: float) -> str:
+    """A ratio with three significant digits (``21.3×``, ``0.0312×``, ``8.1e-05×``)."""
+    if math.isnan(value):
+        return "–"
+    if value >= 100:
+        return f"{value:,.0f}×"
+    return f"{value:.3g}×"
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def write_json(name: str, payload: dict[str, Any]) -> Path:
+    """Write ``payload`` to ``benchmarks/results/<name>.json`` (NaN becomes null)."""
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_DIR / f"{name}.json"
+    path.write_text(json.dumps(_json_safe(payload), indent=2) + "\n", encoding="utf-8")
+    return path
