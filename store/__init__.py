@@ -23,6 +23,7 @@ from store.interface import Watch as Watch
 from store.interface import WatchEvent as WatchEvent
 from store.memory import MemoryStore as MemoryStore
 from store.models import LabelSelector as LabelSelector
+from store.models import Object as Object
 from store.quantity import Quantity as Quantity
 from store.quantity import parse_quantity as parse_quantity
 from store.scheme import KindInfo as KindInfo
@@ -51,6 +52,7 @@ __all__ = [
     "MemoryStore",
     "MethodNotAllowed",
     "NotFound",
+    "Object",
     "PropagationPolicy",
     "Quantity",
     "Scheme",

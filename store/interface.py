@@ -80,6 +80,11 @@ class Watch(Protocol[M_co]):
 
     def __aiter__(self) -> AsyncIterator[WatchEvent[M_co]]: ...
 
+    @property
+    def revision(self) -> int:
+        """The store revision this watch has seen everything up to (filtered-out events included)."""
+        ...
+
     async def next_batch(self) -> Sequence[WatchEvent[M_co]]:
         """Wait for at least one event and return every event available now, in order."""
         ...

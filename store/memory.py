@@ -638,10 +638,17 @@ class MemoryWatch(Generic[M]):
 
     async def wait_for_change(self) -> None:
         """Wait until the next write to this watch's kind (or the store closing)."""
+        await self.change_event().wait()
+
+    def change_event(self) -> anyio.Event:
+        """The event the next write to this watch's kind (or the store closing) will set.
+
+        Taken synchronously, so a waiter set up now cannot miss a write that happens before it waits.
+        """
         state = self._state
         if state.changed is None:
             state.changed = anyio.Event()
-        await state.changed.wait()
+        return state.changed
 
     def _translate(self, event: WatchEvent[Object]) -> WatchEvent[M] | None:
         """The event as this watcher sees it: changes across its filter become ADDED/DELETED."""

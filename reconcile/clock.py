@@ -1,0 +1,123 @@
+"""The clock seam: every timestamp, timeout, backoff and timer in setpoint goes through a `Clock`.
+
+Two clocks share one interface. `RealClock` is the time of day and the event loop's monotonic time.
+`VirtualClock` runs on an event loop patched by looptime, whose time jumps to the next timer as soon as
+nothing is runnable, so ten simulated minutes of grace periods and deadlines pass in milliseconds of wall
+time; its time of day starts at a fixed instant and can be jumped to model a wall-clock step.
+
+Both are built on asyncio's loop time (``loop.time()``, ``loop.call_at``), so timers are plain loop
+handles: no task per timer. This module is the only place that reads the real time or sleeps directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol, TypeVar
+
+import anyio
+import looptime
+
+T = TypeVar("T")
+
+#: Where virtual time of day starts unless told otherwise.
+DEFAULT_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+class Timer(Protocol):
+    """A scheduled callback that can be cancelled (an ``asyncio.TimerHandle``)."""
+
+    def cancel(self) -> None: ...
+
+
+class Clock(Protocol):
+    """What time it is, and how to wait for a time to come."""
+
+    def now(self) -> datetime:
+        """The time of day, an aware UTC datetime (what timestamps in objects are made of)."""
+        ...
+
+    def monotonic(self) -> float:
+        """Seconds on a clock that never goes backwards (durations, deadlines, backoff)."""
+        ...
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` of this clock's time."""
+        ...
+
+    async def sleep_until(self, deadline: float) -> None:
+        """Wait until `monotonic` reaches ``deadline``."""
+        ...
+
+    def call_at(self, deadline: float, callback: Callable[[], Any]) -> Timer:
+        """Run ``callback`` on the event loop once `monotonic` reaches ``deadline``."""
+        ...
+
+
+class _LoopClock:
+    """Monotonic time, sleeps and timers from the running asyncio loop."""
+
+    def monotonic(self) -> float:
+        try:
+            return asyncio.get_running_loop().time()
+        except RuntimeError:
+            return self._outside_loop()
+
+    def _outside_loop(self) -> float:
+        return time.monotonic()  # noqa: TID251  (seam)
+
+    async def sleep(self, seconds: float) -> None:
+        await anyio.sleep(max(seconds, 0.0))  # seam
+
+    async def sleep_until(self, deadline: float) -> None:
+        await anyio.sleep(max(deadline - self.monotonic(), 0.0))  # seam
+
+    def call_at(self, deadline: float, callback: Callable[[], Any]) -> Timer:
+        return asyncio.get_running_loop().call_at(deadline, callback)
+
+
+class RealClock(_LoopClock):
+    """Real time: the time of day from the system, durations from the event loop."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)  # seam
+
+
+class VirtualClock(_LoopClock):
+    """Simulated time on a looptime event loop: it jumps ahead whenever nothing is runnable.
+
+    ``epoch`` is the time of day at loop time 0. `jump` moves the time of day alone (an NTP step);
+    monotonic time, and so every timer, is unaffected, as on a real machine.
+    """
+
+    def __init__(self, epoch: datetime = DEFAULT_EPOCH) -> None:
+        if epoch.tzinfo is None:
+            raise ValueError("epoch must be an aware datetime")
+        self._epoch = epoch
+        self._offset = 0.0
+
+    def now(self) -> datetime:
+        return self._epoch + timedelta(seconds=self.monotonic() + self._offset)
+
+    def _outside_loop(self) -> float:
+        return 0.0
+
+    def jump(self, seconds: float) -> None:
+        """Step the time of day by ``seconds`` (negative steps go back), leaving timers alone."""
+        self._offset += seconds
+
+    @staticmethod
+    def new_event_loop() -> asyncio.AbstractEventLoop:
+        """An event loop whose time is virtual, starting at 0."""
+        # One no-op cycle before each jump is enough: with no I/O in a simulation, an empty ready
+        # queue means nothing can happen before the next timer. looptime's default of 42 cycles
+        # guards against outside I/O and costs ten times more per jump.
+        return looptime.new_event_loop(start=0.0, noop_cycles=0)
+
+    def run(self, main: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """Run ``main(*args)`` to completion on a new virtual-time event loop."""
+        return anyio.run(
+            main, *args, backend="asyncio", backend_options={"loop_factory": self.new_event_loop}
+        )

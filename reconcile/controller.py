@@ -1,0 +1,353 @@
+"""Controllers: a reconciler, the kinds it watches, a workqueue of keys and the workers that drain it.
+
+A reconciler gets a `Request` — a namespace and a name, never the event or the object — and brings the
+world in line with what that key's object asks for, reading current state from informer caches. It
+returns ``None`` (done), a `Result` asking to come back later, raises an exception (retry with backoff)
+or raises `TerminalError` (give up until the object changes). The `Controller` turns informer events into
+requests: for its own kind, for the kinds it owns (the controlling owner is enqueued, found by name and
+checked by uid) and for any kind mapped by a function. A key is never reconciled by two workers at once.
+
+Controllers run inside a `Manager`, which supplies the caches, clock, randomness and metrics.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import random  # noqa: TID251  (typing only: streams come from reconcile.randomness)
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+
+import anyio
+import attrs
+import structlog
+
+from reconcile.informer import DeletedFinalStateUnknown, Informer, final_state
+from reconcile.metrics import ControllerMetrics, ReconcileOutcome
+from reconcile.ratelimit import RateLimiter, default_controller_rate_limiter
+from reconcile.workqueue import ShutDown, WorkQueue
+from store import Object
+
+if TYPE_CHECKING:
+    from reconcile.manager import Manager
+
+log = structlog.get_logger("setpoint.controller")
+
+#: The name of the controller whose reconcile is running in this context (None outside reconciles).
+current_controller: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "setpoint_current_controller", default=None
+)
+
+
+class Request(NamedTuple):
+    """The key of the object to reconcile (namespace is empty for cluster-scoped kinds)."""
+
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.namespace}/{self.name}" if self.namespace else self.name
+
+
+@attrs.frozen
+class Result:
+    """What a reconcile asks for when it succeeds: come back after ``requeue_after`` seconds."""
+
+    requeue_after: float | None = None
+    requeue: bool = False
+
+
+class TerminalError(Exception):
+    """A failure that retrying will not fix: the key is not requeued until its object changes."""
+
+
+class Crash(BaseException):
+    """The controller process dies here (a simulated crash): all its in-memory state is lost.
+
+    A BaseException, so a reconciler's ``except Exception`` cannot swallow it. The controller restarts
+    with a fresh queue and re-lists its keys, as a restarted controller-manager would.
+    """
+
+
+class Reconciler(Protocol):
+    """The one method a controller's logic implements."""
+
+    async def reconcile(self, request: Request) -> Result | None: ...
+
+
+MapFunc = Callable[[Any], Iterable[Request]]
+ReconcileFunc = Callable[[Request], Awaitable[Result | None]]
+
+
+def request_for(obj: Object) -> Request:
+    return Request(obj.metadata.namespace, obj.metadata.name)
+
+
+class _FunctionReconciler:
+    def __init__(self, func: ReconcileFunc) -> None:
+        self._func = func
+
+    async def reconcile(self, request: Request) -> Result | None:
+        return await self._func(request)
+
+
+class Controller:
+    """A reconciler bound to what it watches, with its queue, workers and retry policy.
+
+    ``kind`` is the primary kind; ``owns`` lists kinds whose controlling owner is of that kind;
+    ``watches`` maps further kinds to a function from an object to the requests it concerns.
+    ``timeout`` bounds a single reconcile; ``max_retries`` drops a key after that many failures
+    in a row (Kubernetes' Deployment and Endpoints controllers use 15); None retries for ever.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        reconciler: Reconciler | ReconcileFunc,
+        *,
+        kind: type[Object],
+        owns: Sequence[type[Object]] = (),
+        watches: Mapping[type[Object], MapFunc] | None = None,
+        workers: int = 1,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        rate_limiter: RateLimiter[Request] | None = None,
+    ) -> None:
+        if workers < 1:
+            raise ValueError("a controller needs at least one worker")
+        self.name = name
+        self.reconciler: Reconciler = _FunctionReconciler(reconciler) if callable(reconciler) else reconciler
+        self.kind = kind
+        self.owns = tuple(owns)
+        self.watches = dict(watches or {})
+        self.workers = workers
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self._rate_limiter = rate_limiter
+        self._queue: WorkQueue[Request] | None = None
+        self._busy = 0
+
+    @property
+    def queue(self) -> WorkQueue[Request]:
+        if self._queue is None:
+            raise RuntimeError(f"controller {self.name!r} is not running")
+        return self._queue
+
+    @property
+    def idle(self) -> bool:
+        """Nothing queued and nothing being reconciled (delayed requeues may be pending)."""
+        return self._queue is None or (len(self._queue) == 0 and self._busy == 0)
+
+    def enqueue(self, request: Request) -> None:
+        self.queue.add(request)
+
+    def next_requeue(self) -> float | None:
+        """When the earliest delayed requeue comes due (clock time), if any."""
+        return None if self._queue is None else self._queue.next_ready_at()
+
+    async def run(
+        self,
+        manager: Manager,
+        *,
+        task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Watch, queue and reconcile until cancelled; reports started once its handlers are in.
+
+        A `Crash` restarts the controller from scratch: a new queue, every key listed again.
+        """
+        while True:
+            try:
+                await self._run_once(manager, task_status)
+            except* Crash as crashes:
+                log.warning(
+                    "controller crashed; restarting", controller=self.name, error=str(crashes.exceptions[0])
+                )
+                manager.record("crash", controller=self.name)
+                task_status = anyio.TASK_STATUS_IGNORED
+
+    async def _run_once(self, manager: Manager, task_status: anyio.abc.TaskStatus[None]) -> None:
+        clock = manager.clock
+        metrics = manager.metrics.controller(self.name)
+        metrics.prepare(self.workers)
+        queue: WorkQueue[Request] = WorkQueue(
+            self.name,
+            clock=clock,
+            rate_limiter=self._rate_limiter or default_controller_rate_limiter(clock),
+            metrics=manager.metrics.workqueue(self.name),
+        )
+        self._queue = queue
+        ids = manager.entropy.stream(f"reconcile-ids/{self.name}")
+        handlers = self._connect(manager, queue)
+        try:
+            async with anyio.create_task_group() as tg:
+                for _ in range(self.workers):
+                    tg.start_soon(self._work, queue, metrics, ids, manager)
+                task_status.started()
+        finally:
+            for informer, handler in handlers:
+                informer.remove_handler(handler)
+            queue.shut_down()
+            self._queue = None
+
+    def _connect(self, manager: Manager, queue: WorkQueue[Request]) -> list[tuple[Informer[Any], Any]]:
+        primary = manager.informer(self.kind)
+        handlers: list[tuple[Informer[Any], Any]] = [(primary, _EnqueueSelf(queue))]
+        for owned in self.owns:
+            namespaced = manager.store.scheme.info(self.kind).namespaced
+            handlers.append((manager.informer(owned), _EnqueueOwner(queue, primary, namespaced)))
+        for watched, func in self.watches.items():
+            handlers.append((manager.informer(watched), _EnqueueMapped(queue, func)))
+        for informer, handler in handlers:
+            informer.add_handler(handler)
+        return handlers
+
+    async def _work(
+        self, queue: WorkQueue[Request], metrics: ControllerMetrics, ids: random.Random, manager: Manager
+    ) -> None:
+        while True:
+            try:
+                request = await queue.get()
+            except ShutDown:
+                return
+            self._busy += 1
+            metrics.worker_busy()
+            try:
+                await self._reconcile(queue, request, metrics, ids, manager)
+            finally:
+                metrics.worker_idle()
+                self._busy -= 1
+                queue.done(request)
+
+    async def _reconcile(
+        self,
+        queue: WorkQueue[Request],
+        request: Request,
+        metrics: ControllerMetrics,
+        ids: random.Random,
+        manager: Manager,
+    ) -> None:
+        reconcile_id = str(uuid.UUID(int=ids.getrandbits(128), version=4))
+        with structlog.contextvars.bound_contextvars(
+            controller=self.name,
+            namespace=request.namespace,
+            name=request.name,
+            reconcile_id=reconcile_id,
+        ):
+            started = manager.clock.monotonic()
+            try:
+                result = await self._invoke(request)
+            except Crash:
+                raise
+            except TerminalError as exc:
+                queue.forget(request)
+                metrics.reconciled(ReconcileOutcome.TERMINAL_ERROR, manager.clock.monotonic() - started)
+                manager.record("reconcile", controller=self.name, request=str(request), result="terminal")
+                log.error("reconcile failed terminally", error=str(exc))
+                return
+            except Exception as exc:
+                metrics.reconciled(ReconcileOutcome.ERROR, manager.clock.monotonic() - started)
+                manager.record("reconcile", controller=self.name, request=str(request), result="error")
+                if self.max_retries is not None and queue.num_requeues(request) >= self.max_retries:
+                    queue.forget(request)
+                    log.warning("dropping request after retries", error=str(exc))
+                    return
+                queue.add_rate_limited(request)
+                log.info("reconcile failed; retrying", error=str(exc), error_type=type(exc).__name__)
+                return
+            if result is not None and result.requeue_after is not None and result.requeue_after > 0:
+                queue.forget(request)
+                queue.add_after(request, result.requeue_after)
+                outcome = ReconcileOutcome.REQUEUE_AFTER
+            elif result is not None and result.requeue:
+                queue.add_rate_limited(request)
+                outcome = ReconcileOutcome.REQUEUE
+            else:
+                queue.forget(request)
+                outcome = ReconcileOutcome.SUCCESS
+            metrics.reconciled(outcome, manager.clock.monotonic() - started)
+            manager.record("reconcile", controller=self.name, request=str(request), result=outcome.value)
+
+    async def _invoke(self, request: Request) -> Result | None:
+        token = current_controller.set(self.name)
+        try:
+            if self.timeout is None:
+                return await self.reconciler.reconcile(request)
+            with anyio.fail_after(self.timeout):
+                return await self.reconciler.reconcile(request)
+        finally:
+            current_controller.reset(token)
+
+
+class _EnqueueSelf:
+    """Enqueue the object's own key."""
+
+    def __init__(self, queue: WorkQueue[Request]) -> None:
+        self._queue = queue
+
+    def on_add(self, obj: Object) -> None:
+        self._queue.add(request_for(obj))
+
+    def on_update(self, old: Object, new: Object) -> None:
+        self._queue.add(request_for(new))
+
+    def on_delete(self, obj: Object | DeletedFinalStateUnknown[Any]) -> None:
+        self._queue.add(request_for(final_state(obj)))
+
+
+class _EnqueueOwner:
+    """Enqueue the controlling owner of an object, if it is of the primary kind and really it.
+
+    The owner is looked up by name in the primary cache and must have the uid the reference names:
+    a reference to a deleted-and-recreated owner of the same name is stale and ignored.
+    """
+
+    def __init__(self, queue: WorkQueue[Request], primary: Informer[Any], namespaced: bool) -> None:
+        self._queue = queue
+        self._primary = primary
+        self._namespaced = namespaced
+        kind = primary.kind
+        self._kind = kind.kind
+        self._group = kind.api_version.rpartition("/")[0]
+
+    def _enqueue(self, obj: Object) -> None:
+        ref = obj.metadata.controller_ref()
+        if ref is None or ref.kind != self._kind or ref.api_version.rpartition("/")[0] != self._group:
+            return
+        # Owners live in their dependent's namespace, or are cluster-scoped.
+        owner = self._primary.get(ref.name, obj.metadata.namespace if self._namespaced else "")
+        if owner is None or owner.metadata.uid != ref.uid:
+            return
+        self._queue.add(Request(owner.metadata.namespace, owner.metadata.name))
+
+    def on_add(self, obj: Object) -> None:
+        self._enqueue(obj)
+
+    def on_update(self, old: Object, new: Object) -> None:
+        if old.metadata.controller_ref() != new.metadata.controller_ref():
+            self._enqueue(old)
+        self._enqueue(new)
+
+    def on_delete(self, obj: Object | DeletedFinalStateUnknown[Any]) -> None:
+        self._enqueue(final_state(obj))
+
+
+class _EnqueueMapped:
+    """Enqueue whatever requests a function maps the object to (old and new on an update)."""
+
+    def __init__(self, queue: WorkQueue[Request], func: MapFunc) -> None:
+        self._queue = queue
+        self._func = func
+
+    def on_add(self, obj: Object) -> None:
+        for request in self._func(obj):
+            self._queue.add(request)
+
+    def on_update(self, old: Object, new: Object) -> None:
+        for request in self._func(old):
+            self._queue.add(request)
+        for request in self._func(new):
+            self._queue.add(request)
+
+    def on_delete(self, obj: Object | DeletedFinalStateUnknown[Any]) -> None:
+        for request in self._func(final_state(obj)):
+            self._queue.add(request)

@@ -1,0 +1,381 @@
+"""Informer: a kind's objects kept in a local cache by list-then-watch, with indexes and event handlers.
+
+An informer lists its kind, then watches from the list's revision and applies every event to its cache
+before telling its handlers. When the watch ends with `Gone` it lists again and reconciles the cache with
+what it finds: objects that vanished meanwhile are delivered to ``on_delete`` wrapped in
+`DeletedFinalStateUnknown`, as client-go does. Objects are immutable values, so the cache hands out the
+stored objects themselves and readers need no copies.
+
+Handlers run synchronously on the informer's task and must not block: typically they put a key in a
+workqueue. The informer is not a controller: it neither retries nor reconciles anything itself.
+"""
+
+from __future__ import annotations
+
+import builtins
+import random  # noqa: TID251  (typing only: streams come from reconcile.randomness)
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, Generic, Protocol, TypeVar
+
+import anyio
+import attrs
+import structlog
+
+from reconcile.clock import Clock, RealClock
+from store import Gone, Object, Scheme, Selector, Store, parse_selector
+from store.interface import EventType, FieldSelectable, Selectable, WatchEvent
+
+M = TypeVar("M", bound=Object)
+M_contra = TypeVar("M_contra", bound=Object, contravariant=True)
+
+Key = tuple[str, str]
+IndexFunc = Callable[[M], Iterable[str]]
+
+log = structlog.get_logger("setpoint.informer")
+
+
+@attrs.frozen
+class DeletedFinalStateUnknown(Generic[M]):
+    """A delete the informer missed while it was not watching: ``object`` is its last known state."""
+
+    key: Key
+    object: M
+
+
+def final_state(obj: M | DeletedFinalStateUnknown[M]) -> M:
+    """The object of a delete notification, unwrapping a tombstone."""
+    return obj.object if isinstance(obj, DeletedFinalStateUnknown) else obj
+
+
+class EventHandler(Protocol[M_contra]):
+    """Receives the informer's notifications; each method must return quickly."""
+
+    def on_add(self, obj: M_contra) -> None: ...
+
+    def on_update(self, old: M_contra, new: M_contra) -> None: ...
+
+    def on_delete(self, obj: M_contra | DeletedFinalStateUnknown[Any]) -> None: ...
+
+
+def key_of(obj: Object) -> Key:
+    return (obj.metadata.namespace, obj.metadata.name)
+
+
+# --- the standard indexes ---------------------------------------------------------------------
+
+BY_NAMESPACE = "namespace"
+BY_OWNER = "owner-uid"
+BY_NODE = "spec.nodeName"
+
+
+def index_by_namespace(obj: Object) -> Iterable[str]:
+    return (obj.metadata.namespace,)
+
+
+def index_by_owner_uid(obj: Object) -> Iterable[str]:
+    return tuple(ref.uid for ref in obj.metadata.owner_references)
+
+
+def index_by_node_name(obj: Object) -> Iterable[str]:
+    node_name = getattr(getattr(obj, "spec", None), "node_name", "")
+    return (node_name,) if node_name else ()
+
+
+def index_by_label(label: str) -> IndexFunc[Object]:
+    """An index of objects by the value of one label (objects without it are not indexed)."""
+
+    def index(obj: Object) -> Iterable[str]:
+        value = obj.metadata.labels.get(label)
+        return () if value is None else (value,)
+
+    return index
+
+
+class Informer(Generic[M]):
+    """The cache of one kind (optionally narrowed by namespace, labels or fields), kept current.
+
+    Run it with ``await task_group.start(informer.run)``: that returns once the initial list is cached.
+    ``resync`` re-delivers every cached object to ``on_update`` every so many seconds (jittered up to
+    10 % from ``rng``), the way controllers use it to retry stalled work.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        kind: type[M],
+        *,
+        namespace: str | None = None,
+        label_selector: Selectable = None,
+        field_selector: FieldSelectable = None,
+        clock: Clock | None = None,
+        resync: float | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        if resync is not None and resync <= 0:
+            raise ValueError("resync must be a positive number of seconds")
+        self._store = store
+        self._kind = kind
+        self._namespace = namespace
+        self._label_selector = label_selector
+        self._field_selector = field_selector
+        self._clock = clock or RealClock()
+        self._resync = resync
+        self._rng = rng
+        self._cache: dict[Key, M] = {}
+        self._index_funcs: dict[str, IndexFunc[M]] = {}
+        # index name -> value -> keys; dicts as ordered sets so iteration never depends on hashing.
+        self._indexes: dict[str, dict[str, dict[Key, None]]] = {}
+        self._handlers: list[EventHandler[M]] = []
+        self._revision = 0
+        self._synced = False
+        self._progress = anyio.Event()
+        self.relists = 0
+        self.add_index(BY_NAMESPACE, index_by_namespace)
+
+    # --- reading ------------------------------------------------------------------------------
+
+    @property
+    def kind(self) -> type[M]:
+        return self._kind
+
+    @property
+    def has_synced(self) -> bool:
+        """Whether the initial list is in the cache."""
+        return self._synced
+
+    @property
+    def revision(self) -> int:
+        """The store revision the cache reflects (everything up to it has been applied)."""
+        return self._revision
+
+    def get(self, name: str, namespace: str = "") -> M | None:
+        return self._cache.get((namespace, name))
+
+    def list(self, namespace: str | None = None, selector: Selector | str | None = None) -> builtins.list[M]:
+        """Cached objects in key order, optionally of one namespace and matching ``selector``."""
+        if namespace is not None:
+            keys = sorted(self._indexes[BY_NAMESPACE].get(namespace, ()))
+            objects = [self._cache[key] for key in keys]
+        else:
+            objects = [self._cache[key] for key in sorted(self._cache)]
+        if selector is None:
+            return objects
+        compiled = parse_selector(selector) if isinstance(selector, str) else selector
+        return [obj for obj in objects if compiled.matches(obj.metadata.labels)]
+
+    def by_index(self, index: str, value: str) -> builtins.list[M]:
+        """Cached objects whose ``index`` function yields ``value``, in key order."""
+        try:
+            keys = self._indexes[index].get(value, ())
+        except KeyError:
+            raise KeyError(f"no index named {index!r}") from None
+        return [self._cache[key] for key in sorted(keys)]
+
+    def index_values(self, index: str) -> builtins.list[str]:
+        return sorted(value for value, keys in self._indexes[index].items() if keys)
+
+    def __len__(self) -> int:
+        return len(self._cache)
+
+    def __iter__(self) -> Iterator[M]:
+        return iter(self.list())
+
+    # --- extending ----------------------------------------------------------------------------
+
+    def add_index(self, name: str, func: IndexFunc[M]) -> None:
+        """Add an index; allowed while running (it is built from the current cache at once)."""
+        if name in self._index_funcs:
+            raise ValueError(f"index {name!r} already exists")
+        self._index_funcs[name] = func
+        index: dict[str, dict[Key, None]] = {}
+        for key, obj in self._cache.items():
+            for value in func(obj):
+                index.setdefault(value, {})[key] = None
+        self._indexes[name] = index
+
+    def add_handler(self, handler: EventHandler[M]) -> None:
+        """Register a handler; if the cache is already filled it first gets an add for each object."""
+        self._handlers.append(handler)
+        for obj in self.list():
+            handler.on_add(obj)
+
+    def remove_handler(self, handler: EventHandler[M]) -> None:
+        self._handlers.remove(handler)
+
+    async def wait_for(self, revision: int) -> None:
+        """Wait until the cache reflects at least store revision ``revision``."""
+        while self._revision < revision:
+            await self._progress.wait()
+
+    # --- running ------------------------------------------------------------------------------
+
+    async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """List, then watch, relisting whenever the watch is Gone; reports started once synced."""
+        async with anyio.create_task_group() as tg:
+            await self._relist()
+            self._synced = True
+            task_status.started()
+            if self._resync is not None:
+                tg.start_soon(self._resync_forever)
+            while True:
+                try:
+                    await self._watch()
+                except Gone:
+                    log.debug("watch gone, relisting", kind=self._kind.kind, revision=self._revision)
+                    self.relists += 1
+                    await self._relist()
+
+    async def _watch(self) -> None:
+        watch = self._store.watch(
+            self._kind,
+            since=self._revision,
+            namespace=self._namespace,
+            label_selector=self._label_selector,
+            field_selector=self._field_selector,
+            bookmarks=True,
+        )
+        async with watch:
+            while True:
+                self._apply_batch(await watch.next_batch())
+                self._advance(watch.revision)
+
+    async def _relist(self) -> None:
+        listed = await self._store.list(
+            self._kind,
+            namespace=self._namespace,
+            label_selector=self._label_selector,
+            field_selector=self._field_selector,
+        )
+        fresh = {key_of(obj): obj for obj in listed.items}
+        for key in [key for key in self._cache if key not in fresh]:
+            gone = self._cache[key]
+            self._remove(key, gone)
+            self._notify_delete(DeletedFinalStateUnknown(key, gone))
+        for key, obj in fresh.items():
+            old = self._cache.get(key)
+            if old is None:
+                self._put(key, obj, None)
+                self._notify_add(obj)
+            elif old.metadata.resource_version != obj.metadata.resource_version:
+                self._put(key, obj, old)
+                self._notify_update(old, obj)
+        self._advance(listed.revision)
+
+    def _apply_batch(self, batch: Iterable[WatchEvent[M]]) -> None:
+        for event in batch:
+            obj = event.object
+            if obj is not None:
+                key = key_of(obj)
+                old = self._cache.get(key)
+                if event.type is EventType.DELETED:
+                    if old is not None:
+                        self._remove(key, old)
+                    self._notify_delete(obj)
+                elif old is None:
+                    self._put(key, obj, None)
+                    self._notify_add(obj)
+                else:
+                    self._put(key, obj, old)
+                    self._notify_update(old, obj)
+            self._revision = event.revision
+        self._advance(self._revision)
+
+    def _advance(self, revision: int) -> None:
+        self._revision = max(self._revision, revision)
+        progress, self._progress = self._progress, anyio.Event()
+        progress.set()
+
+    async def _resync_forever(self) -> None:
+        assert self._resync is not None
+        while True:
+            jitter = self._rng.uniform(0.0, 0.1) if self._rng is not None else 0.0
+            await self._clock.sleep(self._resync * (1.0 + jitter))
+            for obj in self.list():
+                self._notify_update(obj, obj)
+
+    # --- the cache and its indexes --------------------------------------------------------------
+
+    def _put(self, key: Key, obj: M, old: M | None) -> None:
+        self._cache[key] = obj
+        for name, func in self._index_funcs.items():
+            index = self._indexes[name]
+            new_values = tuple(func(obj))
+            if old is not None:
+                old_values = tuple(func(old))
+                if old_values == new_values:
+                    continue
+                for value in old_values:
+                    _discard(index, value, key)
+            for value in new_values:
+                index.setdefault(value, {})[key] = None
+
+    def _remove(self, key: Key, old: M) -> None:
+        del self._cache[key]
+        for name, func in self._index_funcs.items():
+            for value in func(old):
+                _discard(self._indexes[name], value, key)
+
+    # --- notifications --------------------------------------------------------------------------
+
+    def _notify_add(self, obj: M) -> None:
+        for handler in self._handlers:
+            handler.on_add(obj)
+
+    def _notify_update(self, old: M, new: M) -> None:
+        for handler in self._handlers:
+            handler.on_update(old, new)
+
+    def _notify_delete(self, obj: M | DeletedFinalStateUnknown[M]) -> None:
+        for handler in self._handlers:
+            handler.on_delete(obj)
+
+    # --- checks for tests -----------------------------------------------------------------------
+
+    def snapshot(self, scheme: Scheme) -> Mapping[Key, dict[str, Any]]:
+        """The wire form of every cached object, for `find_mutations`."""
+        return {key: scheme.to_dict(obj) for key, obj in self._cache.items()}
+
+    def find_mutations(self, scheme: Scheme, snapshot: Mapping[Key, dict[str, Any]]) -> builtins.list[Key]:
+        """Keys whose cached object no longer matches ``snapshot`` although its version did not change.
+
+        Objects are frozen, so this only fires when something forced its way past that (the cache
+        mutation detector of client-go, for the same class of bug).
+        """
+        return [
+            key
+            for key, obj in self._cache.items()
+            if key in snapshot
+            and snapshot[key]["metadata"].get("resourceVersion") == obj.metadata.resource_version
+            and scheme.to_dict(obj) != snapshot[key]
+        ]
+
+    async def differences(self) -> builtins.list[str]:
+        """How the cache differs from the store, once it has caught up with the store's revision.
+
+        Empty when they agree: every key present in both with the same resourceVersion.
+        """
+        listed = await self._store.list(
+            self._kind,
+            namespace=self._namespace,
+            label_selector=self._label_selector,
+            field_selector=self._field_selector,
+        )
+        await self.wait_for(listed.revision)
+        expected = {key_of(obj): obj.metadata.resource_version for obj in listed.items}
+        cached = {key: obj.metadata.resource_version for key, obj in self._cache.items()}
+        problems = [f"missing from cache: {key}" for key in sorted(expected.keys() - cached.keys())]
+        problems += [f"not in store: {key}" for key in sorted(cached.keys() - expected.keys())]
+        problems += [
+            f"stale: {key} cached at {cached[key]}, stored at {expected[key]}"
+            for key in sorted(expected.keys() & cached.keys())
+            if cached[key] != expected[key]
+        ]
+        return problems
+
+
+def _discard(index: dict[str, dict[Key, None]], value: str, key: Key) -> None:
+    keys = index.get(value)
+    if keys is not None:
+        keys.pop(key, None)
+        if not keys:
+            del index[value]

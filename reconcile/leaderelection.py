@@ -1,0 +1,152 @@
+"""Leader election on a Lease object, with client-go's timings and rules.
+
+Candidates race to hold one `Lease` in the store. The holder renews it every ``retry_period``; if it
+cannot renew within ``renew_deadline`` it stops leading. Another candidate takes the lease only after it
+has seen the same lease record unchanged for ``lease_duration`` on its own clock (client-go's observed
+time, which keeps clock skew between candidates out of the decision). Writes are compare-and-swap on the
+resourceVersion, so two candidates never both succeed in taking the same record.
+
+This module only decides who leads; the `Manager` starts and stops controllers accordingly.
+"""
+
+from __future__ import annotations
+
+import random  # noqa: TID251  (typing only: streams come from reconcile.randomness)
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import anyio
+import attrs
+import structlog
+
+from reconcile.clock import Clock
+from store import Conflict, NotFound, Store, StoreError
+from store.models import Lease, LeaseSpec, ObjectMeta
+
+log = structlog.get_logger("setpoint.leaderelection")
+
+#: client-go's JitterFactor for the acquire loop.
+JITTER_FACTOR = 1.2
+
+
+@attrs.frozen(kw_only=True)
+class LeaderElectionConfig:
+    """Where the lease lives and how long its terms are (client-go / controller-runtime defaults)."""
+
+    name: str
+    namespace: str = "kube-system"
+    identity: str
+    lease_duration: float = 15.0
+    renew_deadline: float = 10.0
+    retry_period: float = 2.0
+
+    def __attrs_post_init__(self) -> None:
+        if self.lease_duration <= self.renew_deadline:
+            raise ValueError("lease_duration must be greater than renew_deadline")
+        if self.renew_deadline <= JITTER_FACTOR * self.retry_period:
+            raise ValueError("renew_deadline must be greater than 1.2 × retry_period")
+        if not self.identity:
+            raise ValueError("a leader election candidate needs an identity")
+
+
+class LeaderElector:
+    """One candidate: `run` acquires the lease, calls ``lead`` while holding it, and returns when lost."""
+
+    def __init__(
+        self, store: Store, config: LeaderElectionConfig, *, clock: Clock, rng: random.Random
+    ) -> None:
+        self._store = store
+        self._config = config
+        self._clock = clock
+        self._rng = rng
+        self._observed: LeaseSpec | None = None
+        self._observed_at = 0.0
+        self._leading = False
+
+    @property
+    def is_leader(self) -> bool:
+        return self._leading
+
+    async def run(self, lead: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Acquire, then run ``lead()`` until the lease can no longer be renewed (``lead`` is cancelled)."""
+        await self._acquire()
+        self._leading = True
+        log.info("became leader", lease=self._config.name, identity=self._config.identity)
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(lead)
+                await self._renew_until_lost()
+                tg.cancel_scope.cancel()
+        finally:
+            self._leading = False
+            log.info("stopped leading", lease=self._config.name, identity=self._config.identity)
+
+    async def _acquire(self) -> None:
+        period = self._config.retry_period
+        while not await self._try_acquire_or_renew():
+            await self._clock.sleep(period + self._rng.uniform(0.0, JITTER_FACTOR * period))
+
+    async def _renew_until_lost(self) -> None:
+        config = self._config
+        while True:
+            deadline = self._clock.monotonic() + config.renew_deadline
+            while not await self._try_acquire_or_renew():
+                if self._clock.monotonic() + config.retry_period > deadline:
+                    return
+                await self._clock.sleep(config.retry_period)
+            await self._clock.sleep(config.retry_period)
+
+    async def _try_acquire_or_renew(self) -> bool:
+        config = self._config
+        now = self._clock.now()
+        try:
+            lease = await self._store.get(Lease, config.name, config.namespace)
+        except NotFound:
+            fresh = LeaseSpec(
+                holder_identity=config.identity,
+                lease_duration_seconds=round(config.lease_duration),
+                acquire_time=now,
+                renew_time=now,
+                lease_transitions=0,
+            )
+            try:
+                await self._store.create(
+                    Lease(metadata=ObjectMeta(name=config.name, namespace=config.namespace), spec=fresh)
+                )
+            except StoreError:
+                return False
+            self._observe(fresh)
+            return True
+        except StoreError:
+            return False
+        record = lease.spec
+        if record != self._observed:
+            self._observe(record)
+        holder = record.holder_identity or ""
+        if (
+            holder
+            and holder != config.identity
+            and self._observed_at + config.lease_duration > self._clock.monotonic()
+        ):
+            return False
+        if holder == config.identity:
+            renewed = attrs.evolve(record, renew_time=now)
+        else:
+            renewed = attrs.evolve(
+                record,
+                holder_identity=config.identity,
+                lease_duration_seconds=round(config.lease_duration),
+                acquire_time=now,
+                renew_time=now,
+                lease_transitions=(record.lease_transitions or 0) + 1,
+            )
+        try:
+            await self._store.update(attrs.evolve(lease, spec=renewed))
+        except (Conflict, StoreError):
+            return False
+        self._observe(renewed)
+        return True
+
+    def _observe(self, record: LeaseSpec) -> None:
+        self._observed = record
+        self._observed_at = self._clock.monotonic()

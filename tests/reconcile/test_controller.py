@@ -1,0 +1,270 @@
+"""Controllers in a manager: what gets enqueued, how outcomes are handled, and the metrics and logs."""
+
+from __future__ import annotations
+
+import itertools
+
+import attrs
+import pytest
+import structlog
+from structlog.testing import capture_logs
+
+from reconcile import Controller, Crash, Request, Result, TerminalError
+from reconcile.testing import Simulation
+from store.models import ConfigMap, Namespace, ObjectMeta, OwnerReference
+
+
+def config_map(name: str, namespace: str = "default", owner: Namespace | None = None) -> ConfigMap:
+    refs = []
+    if owner is not None:
+        refs = [
+            OwnerReference(
+                api_version="v1",
+                kind="Namespace",
+                name=owner.metadata.name,
+                uid=owner.metadata.uid,
+                controller=True,
+            )
+        ]
+    return ConfigMap(metadata=ObjectMeta(name=name, namespace=namespace, owner_references=refs))
+
+
+class Recording:
+    """A reconciler that records its requests and answers from a script."""
+
+    def __init__(self, *answers: object) -> None:
+        self.requests: list[Request] = []
+        self.answers = list(answers)
+
+    async def reconcile(self, request: Request) -> Result | None:
+        self.requests.append(request)
+        answer = self.answers.pop(0) if self.answers else None
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer  # type: ignore[return-value]
+
+
+def test_every_object_of_the_primary_kind_is_reconciled_once_at_start() -> None:
+    recording = Recording()
+
+    async def scenario(sim: Simulation) -> None:
+        await sim.store.create(config_map("a"))
+        await sim.store.create(config_map("b"))
+        sim.manager.add(Controller("cms", recording, kind=ConfigMap))
+        await sim.settle()
+
+    Simulation().run(scenario)
+    assert sorted(recording.requests) == [Request("default", "a"), Request("default", "b")]
+
+
+def test_owned_objects_enqueue_their_controlling_owner_checked_by_uid() -> None:
+    recording = Recording()
+
+    async def scenario(sim: Simulation) -> None:
+        sim.manager.add(Controller("ns", recording, kind=Namespace, owns=[ConfigMap]))
+        owner = await sim.store.create(Namespace(metadata=ObjectMeta(name="team")))
+        await sim.settle()
+        recording.requests.clear()
+        await sim.store.create(config_map("owned", "team", owner=owner))
+        impostor = attrs.evolve(owner, metadata=attrs.evolve(owner.metadata, uid="someone-else"))
+        await sim.store.create(config_map("stale-ref", "team", owner=impostor))
+        await sim.store.create(config_map("orphan", "team"))
+        await sim.settle()
+
+    Simulation().run(scenario)
+    assert recording.requests == [Request("", "team")]
+
+
+def test_mapped_kinds_enqueue_what_the_function_returns() -> None:
+    recording = Recording()
+
+    async def scenario(sim: Simulation) -> None:
+        sim.manager.add(
+            Controller(
+                "ns",
+                recording,
+                kind=Namespace,
+                watches={ConfigMap: lambda cm: [Request("", f"ns-of-{cm.metadata.name}")]},
+            )
+        )
+        await sim.settle()
+        recording.requests.clear()
+        await sim.store.create(config_map("x"))
+        await sim.settle()
+
+    Simulation().run(scenario)
+    assert recording.requests == [Request("", "ns-of-x")]
+
+
+def test_an_error_retries_with_exponential_backoff() -> None:
+    recording = Recording(RuntimeError("boom"), RuntimeError("boom"), None)
+    times: list[float] = []
+
+    async def scenario(sim: Simulation) -> None:
+        original = recording.reconcile
+
+        async def timed(request: Request) -> Result | None:
+            times.append(sim.now)
+            return await original(request)
+
+        recording.reconcile = timed  # type: ignore[method-assign]
+        await sim.store.create(config_map("a"))
+        sim.manager.add(Controller("cms", recording, kind=ConfigMap))
+        await sim.settle()
+
+    Simulation().run(scenario)
+    assert len(recording.requests) == 3
+    assert [round(b - a, 6) for a, b in itertools.pairwise(times)] == [0.005, 0.01]
+
+
+def test_requeue_after_comes_back_after_that_long() -> None:
+    recording = Recording(Result(requeue_after=30.0), None)
+    times: list[float] = []
+
+    async def scenario(sim: Simulation) -> None:
+        original = recording.reconcile
+
+        async def timed(request: Request) -> Result | None:
+            times.append(sim.now)
+            return await original(request)
+
+        recording.reconcile = timed  # type: ignore[method-assign]
+        await sim.store.create(config_map("a"))
+        sim.manager.add(Controller("cms", recording, kind=ConfigMap))
+        await sim.settle()
+
+    Simulation().run(scenario)
+    assert times == [0.0, 30.0]
+
+
+def test_terminal_error_is_not_retried() -> None:
+    recording = Recording(TerminalError("bad spec"))
+
+    async def scenario(sim: Simulation) -> None:
+        await sim.store.create(config_map("a"))
+        sim.manager.add(Controller("cms", recording, kind=ConfigMap))
+        await sim.settle(horizon=3600)
+
+    Simulation().run(scenario)
+    assert len(recording.requests) == 1
+
+
+def test_max_retries_drops_the_key() -> None:
+    recording = Recording(*[RuntimeError("boom")] * 10)
+
+    async def scenario(sim: Simulation) -> None:
+        await sim.store.create(config_map("a"))
+        sim.manager.add(Controller("cms", recording, kind=ConfigMap, max_retries=3))
+        await sim.settle(horizon=3600)
+
+    Simulation().run(scenario)
+    assert len(recording.requests) == 4
+
+
+def test_a_reconcile_that_overruns_its_timeout_is_retried() -> None:
+    calls: list[float] = []
+
+    async def scenario(sim: Simulation) -> None:
+        async def slow(request: Request) -> Result | None:
+            calls.append(sim.now)
+            if len(calls) == 1:
+                await sim.clock.sleep(60)
+            return None
+
+        await sim.store.create(config_map("a"))
+        sim.manager.add(Controller("cms", slow, kind=ConfigMap, timeout=10.0))
+        await sim.settle()
+
+    Simulation().run(scenario)
+    assert calls == [0.0, 10.005]
+
+
+def test_a_key_is_never_reconciled_by_two_workers_at_once() -> None:
+    active: set[Request] = set()
+    overlaps: list[Request] = []
+    count = 0
+
+    async def scenario(sim: Simulation) -> None:
+        async def slow(request: Request) -> Result | None:
+            nonlocal count
+            count += 1
+            if request in active:
+                overlaps.append(request)
+            active.add(request)
+            await sim.clock.sleep(1)
+            active.discard(request)
+            return None
+
+        sim.manager.add(Controller("cms", slow, kind=ConfigMap, workers=4))
+        created = await sim.store.create(config_map("a"))
+        await sim.settle()
+        for index in range(5):  # updates while the key is being processed
+            created = await sim.store.update(attrs.evolve(created, data={"n": str(index)}))
+            await sim.advance(0.3)
+        await sim.settle()
+
+    Simulation().run(scenario)
+    assert overlaps == []
+    assert count >= 3
+
+
+def test_a_crash_restarts_the_controller_which_lists_every_key_again() -> None:
+    recording = Recording(None, Crash("kill -9"))
+
+    async def scenario(sim: Simulation) -> None:
+        await sim.store.create(config_map("a"))
+        sim.manager.add(Controller("cms", recording, kind=ConfigMap))
+        await sim.settle()
+        await sim.store.create(config_map("b"))
+        await sim.settle()
+
+    sim = Simulation()
+    sim.run(scenario)
+    before_crash = [Request("default", "a"), Request("default", "b")]
+    after_restart = [Request("default", "a"), Request("default", "b")]
+    assert recording.requests == [*before_crash, *after_restart]
+    assert len(sim.trace.of("crash")) == 1
+
+
+def test_reconcile_metrics_are_counted_under_controller_runtime_names() -> None:
+    recording = Recording(RuntimeError("once"), None)
+
+    async def scenario(sim: Simulation) -> None:
+        await sim.store.create(config_map("a"))
+        sim.manager.add(Controller("cms", recording, kind=ConfigMap))
+        await sim.settle()
+
+    sim = Simulation()
+    sim.run(scenario)
+    registry = sim.manager.metrics.registry
+
+    def sample(name: str, **labels: str) -> float | None:
+        return registry.get_sample_value(name, {"controller": "cms", **labels})
+
+    assert sample("controller_runtime_reconcile_total", result="success") == 1
+    assert sample("controller_runtime_reconcile_total", result="error") == 1
+    assert sample("controller_runtime_reconcile_total", result="requeue") == 0
+    assert sample("controller_runtime_reconcile_errors_total") == 1
+    assert registry.get_sample_value("workqueue_adds_total", {"name": "cms"}) == 2
+
+
+def test_each_reconcile_logs_with_its_controller_key_and_id() -> None:
+    recording = Recording(RuntimeError("boom"), None)
+
+    async def scenario(sim: Simulation) -> None:
+        await sim.store.create(config_map("a"))
+        sim.manager.add(Controller("cms", recording, kind=ConfigMap))
+        await sim.settle()
+
+    # The per-reconcile fields are context variables, so that the reconciler's own logs carry them too.
+    with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+        Simulation().run(scenario)
+    [failure] = [entry for entry in logs if entry["event"] == "reconcile failed; retrying"]
+    assert failure["error"] == "boom"
+    assert (failure["controller"], failure["namespace"], failure["name"]) == ("cms", "default", "a")
+    assert len(failure["reconcile_id"]) == 36
+
+
+def test_workers_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="at least one worker"):
+        Controller("x", Recording(), kind=ConfigMap, workers=0)

@@ -1,0 +1,221 @@
+"""Informer: list-then-watch into a cache, handlers, indexes, relist with tombstones after Gone."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+import attrs
+import pytest
+
+from reconcile import DeletedFinalStateUnknown, Informer, VirtualClock
+from reconcile.informer import BY_NODE, BY_OWNER, index_by_label, index_by_node_name, index_by_owner_uid
+from store import MemoryStore, Scheme
+from store.models import ConfigMap, Container, ObjectMeta, OwnerReference, Pod, PodSpec
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str]] = []
+
+    def on_add(self, obj: Any) -> None:
+        self.events.append(("add", obj.metadata.name))
+
+    def on_update(self, old: Any, new: Any) -> None:
+        self.events.append(("update", new.metadata.name))
+
+    def on_delete(self, obj: Any) -> None:
+        kind = "tombstone" if isinstance(obj, DeletedFinalStateUnknown) else "delete"
+        name = obj.object.metadata.name if isinstance(obj, DeletedFinalStateUnknown) else obj.metadata.name
+        self.events.append((kind, name))
+
+
+def config_map(name: str, **labels: str) -> ConfigMap:
+    return ConfigMap(metadata=ObjectMeta(name=name, labels=labels), data={"a": "1"})
+
+
+def pod(name: str, node: str = "") -> Pod:
+    return Pod(
+        metadata=ObjectMeta(name=name),
+        spec=PodSpec(node_name=node, containers=[Container(name="c", image="i")]),
+    )
+
+
+def run(scenario: Any) -> Any:
+    return VirtualClock().run(scenario)
+
+
+def test_run_reports_started_only_after_the_initial_list_is_cached() -> None:
+    async def scenario() -> None:
+        store = MemoryStore(seed=1)
+        for name in ("a", "b"):
+            await store.create(config_map(name))
+        informer = Informer(store, ConfigMap)
+        async with anyio.create_task_group() as tg:
+            await tg.start(informer.run)
+            assert informer.has_synced
+            assert [cm.metadata.name for cm in informer.list()] == ["a", "b"]
+            tg.cancel_scope.cancel()
+
+    run(scenario)
+
+
+def test_watch_keeps_the_cache_current_and_handlers_informed() -> None:
+    async def scenario() -> None:
+        store = MemoryStore(seed=1)
+        await store.create(config_map("a"))
+        informer = Informer(store, ConfigMap)
+        recorder = Recorder()
+        async with anyio.create_task_group() as tg:
+            await tg.start(informer.run)
+            informer.add_handler(recorder)
+            created = await store.create(config_map("b"))
+            await store.update(attrs.evolve(created, data={"a": "2"}))
+            await store.delete(ConfigMap, "a")
+            await informer.wait_for(store.revision)
+            assert recorder.events == [("add", "a"), ("add", "b"), ("update", "b"), ("delete", "a")]
+            cached = informer.get("b", "default")
+            assert cached is not None and cached.data == {"a": "2"}
+            assert informer.get("a", "default") is None
+            assert await informer.differences() == []
+            tg.cancel_scope.cancel()
+
+    run(scenario)
+
+
+def test_relist_after_gone_delivers_a_tombstone_for_every_missed_delete() -> None:
+    async def scenario() -> None:
+        store = MemoryStore(seed=1, history=4)
+        for name in ("a", "b", "c"):
+            await store.create(config_map(name))
+        informer = Informer(store, ConfigMap)
+        recorder = Recorder()
+        async with anyio.create_task_group() as tg:
+            await tg.start(informer.run)
+            informer.add_handler(recorder)
+            recorder.events.clear()
+            # Store calls never suspend, so the informer sees none of this until it falls out of history.
+            await store.delete(ConfigMap, "a")
+            b = await store.get(ConfigMap, "b")
+            await store.update(attrs.evolve(b, data={"a": "9"}))
+            await store.create(config_map("d"))
+            for index in range(300):
+                await store.create(config_map(f"filler-{index}"))
+            await store.delete(ConfigMap, "c")
+            await informer.wait_for(store.revision)
+            tg.cancel_scope.cancel()
+        assert informer.relists == 1
+        assert ("tombstone", "a") in recorder.events
+        assert ("tombstone", "c") in recorder.events
+        assert ("update", "b") in recorder.events
+        assert ("add", "d") in recorder.events
+        assert await informer.differences() == []
+
+    run(scenario)
+
+
+def test_indexes_can_be_added_while_running_and_follow_changes() -> None:
+    async def scenario() -> None:
+        store = MemoryStore(seed=1)
+        await store.create(pod("p1"))
+        await store.create(pod("p2"))
+        await store.bind("p1", "default", "node-a")
+        informer = Informer(store, Pod)
+        async with anyio.create_task_group() as tg:
+            await tg.start(informer.run)
+            informer.add_index(BY_NODE, index_by_node_name)
+            assert [p.metadata.name for p in informer.by_index(BY_NODE, "node-a")] == ["p1"]
+            await store.bind("p2", "default", "node-a")
+            await informer.wait_for(store.revision)
+            assert [p.metadata.name for p in informer.by_index(BY_NODE, "node-a")] == ["p1", "p2"]
+            await store.delete(Pod, "p1", grace_period_seconds=0)
+            await informer.wait_for(store.revision)
+            assert [p.metadata.name for p in informer.by_index(BY_NODE, "node-a")] == ["p2"]
+            tg.cancel_scope.cancel()
+
+    run(scenario)
+
+
+def test_owner_and_label_indexes() -> None:
+    async def scenario() -> None:
+        store = MemoryStore(seed=1)
+        ref = OwnerReference(api_version="apps/v1", kind="ReplicaSet", name="rs", uid="uid-1")
+        owned = attrs.evolve(
+            config_map("owned", app="web"),
+            metadata=attrs.evolve(config_map("owned", app="web").metadata, owner_references=[ref]),
+        )
+        await store.create(owned)
+        await store.create(config_map("other", app="db"))
+        informer = Informer(store, ConfigMap)
+        informer.add_index(BY_OWNER, index_by_owner_uid)
+        informer.add_index("app", index_by_label("app"))
+        async with anyio.create_task_group() as tg:
+            await tg.start(informer.run)
+            assert [c.metadata.name for c in informer.by_index(BY_OWNER, "uid-1")] == ["owned"]
+            assert [c.metadata.name for c in informer.by_index("app", "db")] == ["other"]
+            assert informer.index_values("app") == ["db", "web"]
+            tg.cancel_scope.cancel()
+
+    run(scenario)
+
+
+def test_resync_redelivers_every_cached_object_as_an_update() -> None:
+    async def scenario() -> None:
+        clock = VirtualClock()
+        store = MemoryStore(seed=1, clock=clock)
+        await store.create(config_map("a"))
+        informer = Informer(store, ConfigMap, clock=clock, resync=30.0)
+        recorder = Recorder()
+        async with anyio.create_task_group() as tg:
+            await tg.start(informer.run)
+            informer.add_handler(recorder)
+            await clock.sleep(31)
+            tg.cancel_scope.cancel()
+        assert recorder.events == [("add", "a"), ("update", "a")]
+
+    run(scenario)
+
+
+def test_label_filtered_informer_sees_objects_leave_as_deletes() -> None:
+    async def scenario() -> None:
+        store = MemoryStore(seed=1)
+        created = await store.create(config_map("a", app="web"))
+        informer = Informer(store, ConfigMap, label_selector="app=web")
+        recorder = Recorder()
+        async with anyio.create_task_group() as tg:
+            await tg.start(informer.run)
+            informer.add_handler(recorder)
+            relabelled = attrs.evolve(created, metadata=attrs.evolve(created.metadata, labels={"app": "db"}))
+            await store.update(relabelled)
+            await store.create(config_map("b", app="db"))
+            await informer.wait_for(store.revision)
+            assert recorder.events == [("add", "a"), ("delete", "a")]
+            assert len(informer) == 0
+            tg.cancel_scope.cancel()
+
+    run(scenario)
+
+
+def test_mutation_detector_flags_objects_changed_behind_the_cache() -> None:
+    async def scenario() -> None:
+        scheme = Scheme()
+        store = MemoryStore(scheme, seed=1)
+        await store.create(config_map("a"))
+        informer = Informer(store, ConfigMap)
+        async with anyio.create_task_group() as tg:
+            await tg.start(informer.run)
+            snapshot = informer.snapshot(scheme)
+            assert informer.find_mutations(scheme, snapshot) == []
+            cached = informer.get("a", "default")
+            assert cached is not None
+            dict.__setitem__(cached.data, "a", "tampered")  # forcing past FrozenDict's guard
+            assert informer.find_mutations(scheme, snapshot) == [("default", "a")]
+            tg.cancel_scope.cancel()
+
+    run(scenario)
+
+
+def test_duplicate_index_is_rejected() -> None:
+    informer = Informer(MemoryStore(seed=1), ConfigMap)
+    with pytest.raises(ValueError, match="already exists"):
+        informer.add_index("namespace", index_by_label("x"))

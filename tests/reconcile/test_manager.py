@@ -1,0 +1,100 @@
+"""Manager: start after caches sync, clean shutdown, and leader election on a Lease in virtual time."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+
+from reconcile import Controller, LeaderElectionConfig, Manager, Request, VirtualClock
+from reconcile.randomness import Entropy
+from store import MemoryStore
+from store.models import ConfigMap, Lease, ObjectMeta
+
+
+def test_start_returns_once_every_informer_has_synced_and_cancel_stops_everything() -> None:
+    seen: list[Request] = []
+
+    async def reconcile(request: Request) -> None:
+        seen.append(request)
+
+    async def scenario() -> None:
+        store = MemoryStore(seed=1)
+        await store.create(ConfigMap(metadata=ObjectMeta(name="a")))
+        manager = Manager(store, clock=VirtualClock())
+        manager.add(Controller("cms", reconcile, kind=ConfigMap))
+        async with anyio.create_task_group() as tg:
+            await tg.start(manager.run)
+            assert all(informer.has_synced for informer in manager.informers)
+            await anyio.sleep(0)
+            tg.cancel_scope.cancel()
+        assert seen == [Request("default", "a")]
+        assert all(controller.idle for controller in manager.controllers)
+
+    VirtualClock().run(scenario)
+
+
+def test_decorator_registers_a_function_as_a_controller() -> None:
+    store = MemoryStore(seed=1)
+    manager = Manager(store)
+
+    @manager.controller("cms", kind=ConfigMap, workers=3)
+    async def reconcile(request: Request) -> None:
+        return None
+
+    [controller] = manager.controllers
+    assert (controller.name, controller.kind, controller.workers) == ("cms", ConfigMap, 3)
+
+
+def test_leader_election_config_keeps_client_go_ordering() -> None:
+    with pytest.raises(ValueError, match="lease_duration"):
+        LeaderElectionConfig(name="l", identity="a", lease_duration=10, renew_deadline=10)
+    with pytest.raises(ValueError, match="renew_deadline"):
+        LeaderElectionConfig(name="l", identity="a", renew_deadline=2, retry_period=2)
+
+
+def test_standby_takes_over_after_the_leader_stops_renewing_and_never_both_lead() -> None:
+    clock = VirtualClock()
+    timeline: list[tuple[float, bool, bool]] = []
+
+    async def scenario() -> dict[str, float]:
+        store = MemoryStore(seed=1, clock=clock)
+        entropy = Entropy(7)
+
+        def candidate(identity: str) -> Manager:
+            config = LeaderElectionConfig(name="setpoint", identity=identity)
+            return Manager(store, clock=clock, entropy=entropy, leader_election=config)
+
+        first, second = candidate("first"), candidate("second")
+        moments: dict[str, float] = {}
+        async with anyio.create_task_group() as outer:
+
+            async def watch_leadership() -> None:
+                while True:
+                    timeline.append((clock.monotonic(), first.is_leader, second.is_leader))
+                    await clock.sleep(0.1)
+
+            outer.start_soon(watch_leadership)
+            async with anyio.create_task_group() as first_group:
+                await first_group.start(first.run)
+                await clock.sleep(1)
+                await outer.start(second.run)
+                await clock.sleep(60)
+                assert first.is_leader and not second.is_leader
+                moments["stopped"] = clock.monotonic()
+                lease = await store.get(Lease, "setpoint", "kube-system")
+                assert lease.spec.holder_identity == "first"
+                first_group.cancel_scope.cancel()  # the leader's process dies: no more renewals
+            while not second.is_leader:
+                await clock.sleep(0.1)
+            moments["taken"] = clock.monotonic()
+            lease = await store.get(Lease, "setpoint", "kube-system")
+            assert (lease.spec.holder_identity, lease.spec.lease_transitions) == ("second", 1)
+            outer.cancel_scope.cancel()
+        return moments
+
+    moments = clock.run(scenario)
+    assert not any(first and second for _, first, second in timeline)
+    # The last renewal was at most retry_period before the stop; the standby then needs the lease
+    # duration plus at most one jittered retry period (2 s × 2.2) to notice and take over.
+    handover = moments["taken"] - moments["stopped"]
+    assert 15.0 - 2.0 <= handover <= 15.0 + 4.4 + 0.2, handover
