@@ -90,6 +90,11 @@ class Simulation:
         """Virtual seconds since the simulation started."""
         return self.clock.monotonic()
 
+    def jump_clock(self, seconds: float) -> None:
+        """Step the time of day by ``seconds`` (an NTP step), leaving timers alone; noted as a fault."""
+        self.clock.jump(seconds)
+        self.trace.record("fault", fault="clock-jump", seconds=seconds)
+
     async def advance(self, seconds: float) -> None:
         """Let ``seconds`` of virtual time pass, with everything running meanwhile."""
         await self.clock.sleep(seconds)

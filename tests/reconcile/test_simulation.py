@@ -200,3 +200,65 @@ async def apply(sim: Simulation, verb: str, target: Any, amount: Any) -> None:
         sim.faults.fail_writes(amount, error="conflict", kind=ConfigMap)
     elif verb == "wait":
         await sim.advance(float(amount))
+
+
+# --- the fault seams one by one ---------------------------------------------------------------------
+
+
+def test_delayed_watch_delivers_events_only_after_the_delay() -> None:
+    seen: list[float] = []
+
+    async def scenario(sim: Simulation) -> None:
+        async def record(request: Request) -> None:
+            seen.append(sim.now)
+
+        sim.manager.add(Controller("cms", record, kind=ConfigMap))
+        await sim.settle()
+        sim.faults.delay(ConfigMap, 5.0)
+        await sim.store.create(ConfigMap(metadata=ObjectMeta(name="late")))
+        await sim.advance(10.0)
+
+    Simulation().run(scenario)
+    assert seen == [5.0]
+
+
+def test_injected_write_errors_fail_the_write_and_change_nothing() -> None:
+    async def scenario(sim: Simulation) -> tuple[str, int, int]:
+        sim.faults.fail_writes(1, error="internal")
+        before = sim.store.revision
+        try:
+            await sim.store.create(ConfigMap(metadata=ObjectMeta(name="x")))
+        except StoreError as exc:
+            reason = exc.reason
+        after = sim.store.revision
+        await sim.store.create(ConfigMap(metadata=ObjectMeta(name="x")))
+        return reason, before, after
+
+    sim = Simulation()
+    reason, before, after = sim.run(scenario)
+    assert (reason, after) == ("InternalError", before)
+    assert [record.get("error") for record in sim.trace.of("fault")] == ["InternalError"]
+
+
+def test_dropped_watches_make_informers_relist() -> None:
+    async def scenario(sim: Simulation) -> int:
+        informer = sim.manager.informer(ConfigMap)
+        await sim.settle()
+        sim.faults.drop_watches(ConfigMap)
+        await sim.store.create(ConfigMap(metadata=ObjectMeta(name="x")))
+        await sim.settle()
+        assert informer.get("x", "default") is not None
+        return informer.relists
+
+    assert Simulation().run(scenario) == 1
+
+
+def test_a_clock_jump_moves_the_time_of_day_but_not_the_timers() -> None:
+    async def scenario(sim: Simulation) -> tuple[float, str]:
+        sim.jump_clock(3600.0)
+        created = await sim.store.create(ConfigMap(metadata=ObjectMeta(name="x")))
+        stamp = created.metadata.creation_timestamp
+        assert stamp is not None
+        return sim.now, stamp.isoformat()
+
+    assert Simulation().run(scenario) == (0.0, "2026-01-01T01:00:00+00:00")
