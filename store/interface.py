@@ -8,6 +8,7 @@ protocol says nothing about how objects are validated (`store.strategy`) or conv
 
 from __future__ import annotations
 
+import abc
 import enum
 from collections.abc import AsyncIterator, Mapping, Sequence
 from types import TracebackType
@@ -99,6 +100,39 @@ class Watch(Protocol[M_co]):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None: ...
+
+
+class WatchBase(abc.ABC, Generic[M_co]):
+    """The shared shape of watch implementations: iteration and ``async with`` from `next_batch`/`close`."""
+
+    @abc.abstractmethod
+    async def next_batch(self) -> Sequence[WatchEvent[M_co]]: ...
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    def __aiter__(self) -> AsyncIterator[WatchEvent[M_co]]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[WatchEvent[M_co]]:
+        while True:
+            try:
+                batch = await self.next_batch()
+            except StopAsyncIteration:
+                return
+            for event in batch:
+                yield event
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
 
 
 Selectable = str | Selector | None

@@ -13,10 +13,9 @@ What this is not: a cache for controllers (that is the informer's job in `reconc
 from __future__ import annotations
 
 import bisect
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from types import TracebackType
-from typing import Any, Generic, Self, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import anyio
 import attrs
@@ -42,6 +41,7 @@ from store.interface import (
     PatchType,
     PropagationPolicy,
     Selectable,
+    WatchBase,
     WatchEvent,
 )
 from store.models import Namespace, Object, ObjectMeta, Pod, replace, status_of, with_fields
@@ -544,7 +544,7 @@ class MemoryStore:
         return None if not compiled.requirements else compiled
 
 
-class MemoryWatch(Generic[M]):
+class MemoryWatch(WatchBase[M]):
     """A cursor into one kind's event log, filtered by namespace, labels and fields."""
 
     def __init__(
@@ -579,29 +579,6 @@ class MemoryWatch(Generic[M]):
 
     def close(self) -> None:
         self._closed = True
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def __aiter__(self) -> AsyncIterator[WatchEvent[M]]:
-        return self._iterate()
-
-    async def _iterate(self) -> AsyncIterator[WatchEvent[M]]:
-        while True:
-            try:
-                batch = await self.next_batch()
-            except StopAsyncIteration:
-                return
-            for event in batch:
-                yield event
 
     def ready(self) -> list[WatchEvent[M]]:
         """The events available now without waiting (possibly none)."""

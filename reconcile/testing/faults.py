@@ -16,9 +16,8 @@ Every fault that fires is recorded in the trace. Clearing the faults releases wh
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from types import TracebackType
-from typing import Any, Generic, Literal, Self, TypeVar
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Literal, TypeVar
 
 import anyio
 import attrs
@@ -27,7 +26,7 @@ from reconcile.clock import Clock
 from reconcile.controller import Crash, current_controller
 from reconcile.trace import Trace
 from store import Conflict, Gone, InternalError, MemoryStore, Object, PropagationPolicy, Scheme
-from store.interface import FieldSelectable, ListResult, PatchType, Selectable, WatchEvent
+from store.interface import FieldSelectable, ListResult, PatchType, Selectable, WatchBase, WatchEvent
 from store.memory import MemoryWatch
 from store.models import Pod
 
@@ -290,7 +289,7 @@ def _close(call: Awaitable[Any]) -> None:
         close()
 
 
-class FaultyWatch(Generic[M]):
+class FaultyWatch(WatchBase[M]):
     """A watch whose deliveries the armed faults can drop, hold back, coalesce or delay."""
 
     def __init__(self, inner: MemoryWatch[M], kind: type[M], store: FaultyStore) -> None:
@@ -308,25 +307,6 @@ class FaultyWatch(Generic[M]):
 
     def close(self) -> None:
         self._inner.close()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def __aiter__(self) -> AsyncIterator[WatchEvent[M]]:
-        return self._iterate()
-
-    async def _iterate(self) -> AsyncIterator[WatchEvent[M]]:
-        while True:
-            for event in await self.next_batch():
-                yield event
 
     def ready(self) -> list[WatchEvent[M]]:
         faults = self._faults
