@@ -193,6 +193,11 @@ class Informer(Generic[M]):
                 index.setdefault(value, {})[key] = None
         self._indexes[name] = index
 
+    def ensure_index(self, name: str, func: IndexFunc[M]) -> None:
+        """Add the index unless one of that name exists (several controllers share standard indexes)."""
+        if name not in self._index_funcs:
+            self.add_index(name, func)
+
     def add_handler(self, handler: EventHandler[M]) -> None:
         """Register a handler; if the cache is already filled it first gets an add for each object."""
         self._handlers.append(handler)

@@ -1,0 +1,724 @@
+"""The ReplicaSet controller: keeps as many active pods as a ReplicaSet asks for, and reports them.
+
+A port of pkg/controller/replicaset (replica_set.go, replica_set_utils.go) with the parts of
+pkg/controller it leans on (controller_utils.go's pod control and FilterActivePods,
+controller_ref_manager.go's PodControllerRefManager). One sync of a ReplicaSet:
+
+1. claims pods: adopts active orphans its selector matches (after re-reading the ReplicaSet from the store
+   to be sure it is not being deleted), releases the ones it controls whose labels stopped matching, and
+   ignores pods some other controller controls;
+2. if its expectations are satisfied (see `reconcile.expectations`), creates or deletes pods to make the
+   count right: at most `BURST_REPLICAS` per sync, creates in slow-start batches of 1, 2, 4, … that stop at
+   the first failed batch, deletes chosen by `controllers.ranking`;
+3. writes status — replicas, fullyLabeledReplicas, readyReplicas, availableReplicas, observedGeneration
+   and the ReplicaFailure condition — when it changed.
+
+Pods are created from the template with generateName ``<replicaset>-`` and a controller ownerReference; a
+scheduler binds them. Events (SuccessfulCreate, FailedCreate, SuccessfulDelete, FailedDelete) are recorded
+as ``replicaset-controller``. Reads come from the informer caches, writes go to the store.
+This module does not schedule, run or garbage-collect pods.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import heapq
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+import attrs
+import structlog
+
+from controllers.events import NORMAL, WARNING, EventRecorder
+from controllers.podutil import is_pod_active, is_pod_available, is_pod_ready
+from controllers.ranking import pods_to_delete
+from reconcile import Controller, Manager, Request, Result, WorkQueue
+from reconcile.controller import request_for
+from reconcile.expectations import UIDTrackingControllerExpectations
+from reconcile.informer import (
+    BY_OWNER,
+    DeletedFinalStateUnknown,
+    final_state,
+    index_by_owner_uid,
+    key_of,
+)
+from store import Forbidden, NotFound, Object, Selector, Store, StoreError
+from store.models import (
+    LabelSelector,
+    ObjectMeta,
+    OwnerReference,
+    Pod,
+    PodTemplateSpec,
+    ReplicaSet,
+    ReplicaSetCondition,
+    ReplicaSetStatus,
+)
+from store.selectors import InvalidSelector
+
+#: The most pods one sync creates or deletes (BurstReplicas).
+BURST_REPLICAS = 500
+#: The first slow-start batch of creates; each successful batch doubles the next.
+SLOW_START_INITIAL_BATCH_SIZE = 1
+#: How often a failed status write is retried (after a fresh read) before the sync fails.
+STATUS_UPDATE_RETRIES = 1
+
+COMPONENT = "replicaset-controller"
+REPLICA_FAILURE = "ReplicaFailure"
+FAILED_CREATE = "FailedCreate"
+SUCCESSFUL_CREATE = "SuccessfulCreate"
+FAILED_DELETE = "FailedDelete"
+SUCCESSFUL_DELETE = "SuccessfulDelete"
+
+M = TypeVar("M", bound=Object)
+
+#: Pods by namespace and controller uid (empty for orphans): the pods a ReplicaSet may claim, unscanned.
+BY_CONTROLLER = "namespace/controller-uid"
+
+#: The longest valid pod name; a generateName prefix must leave room within it.
+_MAX_NAME_LENGTH = 253
+
+log = structlog.get_logger("setpoint.replicaset")
+
+
+class PodControlError(Exception):
+    """Creating or deleting a pod failed; the message is what the ReplicaFailure condition says."""
+
+
+# --- pod facts and pod control ----------------------------------------------------------------
+
+
+def filter_active_pods(pods: Sequence[Pod]) -> list[Pod]:
+    """The pods neither finished nor being deleted (FilterActivePods)."""
+    return [pod for pod in pods if is_pod_active(pod)]
+
+
+def index_by_controller(obj: Object) -> Iterable[str]:
+    """``<namespace>/<controller uid>``, or ``<namespace>/`` for an object nothing controls."""
+    ref = obj.metadata.controller_ref()
+    return (f"{obj.metadata.namespace}/{'' if ref is None else ref.uid}",)
+
+
+def pod_key(pod: Pod) -> str:
+    """``namespace/name``: how expectations name a pod (PodKey)."""
+    return f"{pod.metadata.namespace}/{pod.metadata.name}"
+
+
+def controller_ref(owner: Object) -> OwnerReference:
+    """The ownerReference that makes ``owner`` the controller of what it creates (NewControllerRef)."""
+    return OwnerReference(
+        api_version=owner.api_version,
+        kind=owner.kind,
+        name=owner.metadata.name,
+        uid=owner.metadata.uid,
+        controller=True,
+        block_owner_deletion=True,
+    )
+
+
+def pod_from_template(template: PodTemplateSpec, parent: Object, ref: OwnerReference | None) -> Pod:
+    """A new pod for ``parent`` with the template's metadata and spec (GetPodFromTemplate)."""
+    prefix = f"{parent.metadata.name}-"
+    metadata = ObjectMeta(
+        generate_name=prefix if len(prefix) <= _MAX_NAME_LENGTH else parent.metadata.name,
+        namespace=parent.metadata.namespace,
+        labels=template.metadata.labels,
+        annotations=template.metadata.annotations,
+        finalizers=template.metadata.finalizers,
+        owner_references=() if ref is None else (ref,),
+    )
+    return Pod(metadata=metadata, spec=template.spec)
+
+
+def namespace_terminating(error: StoreError) -> bool:
+    """Whether a create failed only because its namespace is being deleted (NamespaceTerminatingCause)."""
+    return isinstance(error, Forbidden) and "because it is being terminated" in error.message
+
+
+class SlowStartFailure(Exception):
+    """A slow-start batch failed: ``successes`` calls had succeeded; ``error`` is the first failure."""
+
+    def __init__(self, successes: int, error: Exception) -> None:
+        super().__init__(str(error))
+        self.successes = successes
+        self.error = error
+
+
+async def slow_start_batch(count: int, initial_batch_size: int, call: Callable[[], Awaitable[None]]) -> int:
+    """Call ``call`` ``count`` times in batches of ``initial_batch_size``, doubling while all succeed.
+
+    The whole batch is attempted; if any call in it fails, later batches are skipped and the first error
+    is raised as a `SlowStartFailure` carrying how many calls succeeded. Returns the number of successes.
+    Calls within a batch run one after another: against an in-process store that costs nothing, and it
+    keeps the order of writes deterministic.
+    """
+    remaining = count
+    successes = 0
+    batch_size = min(remaining, initial_batch_size)
+    while batch_size > 0:
+        log.debug("slow start batch", size=batch_size)
+        errors: list[Exception] = []
+        for _ in range(batch_size):
+            try:
+                await call()
+            except Exception as exc:
+                errors.append(exc)
+        successes += batch_size - len(errors)
+        if errors:
+            raise SlowStartFailure(successes, errors[0])
+        remaining -= batch_size
+        batch_size = min(2 * batch_size, remaining)
+    return successes
+
+
+# --- status -----------------------------------------------------------------------------------
+
+
+def get_condition(status: ReplicaSetStatus, type_: str) -> ReplicaSetCondition | None:
+    for condition in status.conditions:
+        if condition.type == type_:
+            return condition
+    return None
+
+
+def set_condition(status: ReplicaSetStatus, condition: ReplicaSetCondition) -> ReplicaSetStatus:
+    """``status`` with ``condition`` in place of its type, unless one with that status and reason is there."""
+    current = get_condition(status, condition.type)
+    if current is not None and current.status == condition.status and current.reason == condition.reason:
+        return status
+    others = tuple(c for c in status.conditions if c.type != condition.type)
+    return attrs.evolve(status, conditions=(*others, condition))
+
+
+def remove_condition(status: ReplicaSetStatus, type_: str) -> ReplicaSetStatus:
+    return attrs.evolve(status, conditions=tuple(c for c in status.conditions if c.type != type_))
+
+
+def calculate_status(
+    rs: ReplicaSet, pods: Sequence[Pod], manage_error: Exception | None, now: datetime
+) -> ReplicaSetStatus:
+    """The status ``rs`` should report for its active ``pods`` (observedGeneration is set on write)."""
+    template_labels = rs.spec.template.metadata.labels
+    fully_labeled = ready = available = 0
+    for pod in pods:
+        labels = pod.metadata.labels
+        if all(labels.get(key) == value for key, value in template_labels.items()):
+            fully_labeled += 1
+        if is_pod_ready(pod):
+            ready += 1
+            if is_pod_available(pod, rs.spec.min_ready_seconds, now):
+                available += 1
+    status = rs.status
+    failure = get_condition(status, REPLICA_FAILURE)
+    if manage_error is not None and failure is None:
+        diff = len(pods) - rs.spec.replicas
+        reason = FAILED_CREATE if diff < 0 else FAILED_DELETE if diff > 0 else ""
+        condition = ReplicaSetCondition(
+            type=REPLICA_FAILURE,
+            status="True",
+            last_transition_time=now,
+            reason=reason,
+            message=str(manage_error),
+        )
+        status = set_condition(status, condition)
+    elif manage_error is None and failure is not None:
+        status = remove_condition(status, REPLICA_FAILURE)
+    return attrs.evolve(
+        status,
+        replicas=len(pods),
+        fully_labeled_replicas=fully_labeled,
+        ready_replicas=ready,
+        available_replicas=available,
+    )
+
+
+# --- claiming pods ----------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=4096)
+def _compiled(selector: LabelSelector) -> Selector:
+    return selector.as_selector()
+
+
+def selector_of(rs: ReplicaSet) -> Selector:
+    """The ReplicaSet's pod selector (none selects nothing); raises InvalidSelector if malformed."""
+    if rs.spec.selector is None:
+        return Selector.nothing()
+    return _compiled(rs.spec.selector)
+
+
+class PodControllerRefManager:
+    """Claims pods for one controller object: adopt matching orphans, release non-matching pods it owns.
+
+    Pods another controller controls are left alone. ``can_adopt`` runs at most once, before the first
+    adoption; if it raises, every adoption fails with that reason. Make a new manager for each sync.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        controller: Object,
+        selector: Selector,
+        can_adopt: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self._store = store
+        self._controller = controller
+        self._selector = selector
+        self._can_adopt = can_adopt
+        self._adoption_checked = False
+        self._adoption_error: Exception | None = None
+
+    async def claim_pods(self, pods: Sequence[Pod], *filters: Callable[[Pod], bool]) -> list[Pod]:
+        """The pods now controlled by the controller; raises an ExceptionGroup if any claim failed."""
+        claimed: list[Pod] = []
+        errors: list[Exception] = []
+
+        def matches(pod: Pod) -> bool:
+            return self._selector.matches(pod.metadata.labels) and all(check(pod) for check in filters)
+
+        for pod in pods:
+            try:
+                if await self._claim(pod, matches):
+                    claimed.append(pod)
+            except (StoreError, AdoptionRefused) as exc:
+                errors.append(exc)
+        if errors:
+            raise ExceptionGroup("could not claim every pod", errors)
+        return claimed
+
+    async def _claim(self, pod: Pod, matches: Callable[[Pod], bool]) -> bool:
+        controller = self._controller.metadata
+        ref = pod.metadata.controller_ref()
+        if ref is not None:
+            if ref.uid != controller.uid:
+                return False
+            if matches(pod):
+                # Already ours; keeping what we own takes no write, so it is fine even while deleting.
+                return True
+            if controller.deletion_timestamp is None:
+                await self.release_pod(pod)
+            return False
+        if controller.deletion_timestamp is not None or not matches(pod):
+            return False
+        if pod.metadata.deletion_timestamp is not None:
+            return False
+        try:
+            await self.adopt_pod(pod)
+        except NotFound:
+            return False
+        return True
+
+    async def adopt_pod(self, pod: Pod) -> Pod:
+        """Make the controller the pod's controller, if it may adopt at all (checked once)."""
+        await self._check_can_adopt(pod)
+        ours = controller_ref(self._controller)
+        # Like the strategic merge patch upstream sends: an existing reference with our uid is replaced.
+        refs = [ref for ref in pod.metadata.owner_references if ref.uid != ours.uid]
+        metadata = attrs.evolve(pod.metadata, owner_references=(*refs, ours))
+        # The cached resourceVersion makes this conditional: a pod changed meanwhile is a Conflict.
+        return await self._store.update(attrs.evolve(pod, metadata=metadata))
+
+    async def release_pod(self, pod: Pod) -> None:
+        """Remove the controller's reference from the pod; a pod that is gone needs no release."""
+        uid = self._controller.metadata.uid
+        log.info("releasing pod", pod=pod.metadata.name)
+        refs = tuple(ref for ref in pod.metadata.owner_references if ref.uid != uid)
+        with contextlib.suppress(NotFound):
+            await self._store.update(
+                attrs.evolve(pod, metadata=attrs.evolve(pod.metadata, owner_references=refs))
+            )
+
+    async def _check_can_adopt(self, pod: Pod) -> None:
+        if not self._adoption_checked:
+            self._adoption_checked = True
+            if self._can_adopt is not None:
+                try:
+                    await self._can_adopt()
+                except Exception as exc:
+                    self._adoption_error = exc
+        if self._adoption_error is not None:
+            meta = pod.metadata
+            raise AdoptionRefused(
+                f"can't adopt Pod {meta.namespace}/{meta.name} ({meta.uid}): {self._adoption_error}"
+            )
+
+
+class AdoptionRefused(Exception):
+    """The controller may not adopt now: re-reading it failed, or showed it is being deleted."""
+
+
+async def recheck_deletion_timestamp(store: Store, rs: ReplicaSet) -> None:
+    """Refuse adoption unless an uncached read shows ``rs`` still exists and is not being deleted."""
+    meta = rs.metadata
+    try:
+        fresh = await store.get(ReplicaSet, meta.name, meta.namespace)
+    except StoreError as exc:
+        raise AdoptionRefused(f"can't recheck DeletionTimestamp: {exc}") from exc
+    if fresh.metadata.uid != meta.uid:
+        raise AdoptionRefused(
+            f"can't recheck DeletionTimestamp: original ReplicaSet {meta.namespace}/{meta.name} is gone:"
+            f" got uid {fresh.metadata.uid}, wanted {meta.uid}"
+        )
+    if fresh.metadata.deletion_timestamp is not None:
+        raise AdoptionRefused(
+            f"{meta.namespace}/{meta.name} has just been deleted at {fresh.metadata.deletion_timestamp}"
+        )
+
+
+# --- the controller -----------------------------------------------------------------------------
+
+
+class ReplicaSetController(Controller):
+    """Reconciles ReplicaSets: the right number of pods, adopted and released by selector, and status."""
+
+    def __init__(self, manager: Manager, *, workers: int = 5, burst_replicas: int = BURST_REPLICAS) -> None:
+        super().__init__("replicaset", self, kind=ReplicaSet, workers=workers)
+        self._store = manager.store
+        self._clock = manager.clock
+        self._burst_replicas = burst_replicas
+        self._recorder = EventRecorder(manager.store, manager.clock, COMPONENT)
+        self._replica_sets = manager.informer(ReplicaSet)
+        self._pods = manager.informer(Pod)
+        self._replica_sets.ensure_index(BY_OWNER, index_by_owner_uid)
+        self._pods.ensure_index(BY_CONTROLLER, index_by_controller)
+        self._run_queue: WorkQueue[Request] | None = None
+        self._expectations: UIDTrackingControllerExpectations[Request] = UIDTrackingControllerExpectations(
+            self._clock
+        )
+        # Pod events lower expectations as well as enqueue, so they need handlers of their own; the
+        # ReplicaSets themselves are enqueued by the base class, this handler only forgets expectations.
+        self._replica_sets.add_handler(
+            _Handler(_ignore, self.on_replica_set_updated, self.on_replica_set_deleted)
+        )
+        self._pods.add_handler(_Handler(self.on_pod_added, self.on_pod_updated, self.on_pod_deleted))
+
+    @property
+    def expectations(self) -> UIDTrackingControllerExpectations[Request]:
+        """The expectations of the current run."""
+        run = self._current_run()
+        return self._expectations if run is None else run[1]
+
+    def _current_run(self) -> tuple[WorkQueue[Request], UIDTrackingControllerExpectations[Request]] | None:
+        """This run's queue and expectations; None while the controller is not running.
+
+        Expectations live as long as one run: a restart (after a crash, or on regaining leadership) comes
+        with a fresh queue, and starts with no expectations, as a restarted controller-manager does.
+        """
+        try:
+            queue = self.queue
+        except RuntimeError:
+            return None
+        if queue is not self._run_queue:
+            self._run_queue = queue
+            self._expectations = UIDTrackingControllerExpectations(self._clock)
+        return queue, self._expectations
+
+    # --- lookups --------------------------------------------------------------------------------
+
+    def resolve_controller_ref(self, namespace: str, ref: OwnerReference) -> ReplicaSet | None:
+        """The ReplicaSet a controller reference names, if it exists with that uid."""
+        if ref.kind != ReplicaSet.kind:
+            return None
+        rs = self._replica_sets.get(ref.name, namespace)
+        if rs is None or rs.metadata.uid != ref.uid:
+            return None
+        return rs
+
+    def pod_replica_sets(self, pod: Pod) -> list[ReplicaSet]:
+        """The ReplicaSets in the pod's namespace whose (non-empty, valid) selector matches it."""
+        labels = pod.metadata.labels
+        if not labels:
+            return []
+        matching = []
+        for rs in self._replica_sets.list(namespace=pod.metadata.namespace):
+            try:
+                selector = selector_of(rs)
+            except InvalidSelector:
+                continue
+            # A ReplicaSet with an empty selector would match everything: it matches nothing instead.
+            if not selector.empty() and selector.matches(labels):
+                matching.append(rs)
+        if len(matching) > 1:
+            log.error(
+                "user error! more than one ReplicaSet is selecting pods with labels",
+                labels=dict(labels),
+                replica_sets=[rs.metadata.name for rs in matching],
+            )
+        return matching
+
+    def replica_sets_with_same_controller(self, rs: ReplicaSet) -> list[ReplicaSet]:
+        """The ReplicaSets controlled by ``rs``'s controller (``rs`` included); none if it has none."""
+        ref = rs.metadata.controller_ref()
+        if ref is None:
+            return []
+        return [
+            sibling
+            for sibling in self._replica_sets.by_index(BY_OWNER, ref.uid)
+            if (sibling_ref := sibling.metadata.controller_ref()) is not None and sibling_ref.uid == ref.uid
+        ]
+
+    def claimable_pods(self, rs: ReplicaSet) -> list[Pod]:
+        """The pods of the namespace that ``rs`` controls or nothing controls, in key order.
+
+        Upstream lists the whole namespace, so that pods it controls that no longer match are found and
+        released; pods other controllers control are skipped anyway. An index finds the same pods.
+        """
+        namespace = rs.metadata.namespace
+        owned = self._pods.by_index(BY_CONTROLLER, f"{namespace}/{rs.metadata.uid}")
+        orphans = self._pods.by_index(BY_CONTROLLER, f"{namespace}/")
+        return list(heapq.merge(owned, orphans, key=key_of))
+
+    def indirectly_related_pods(self, rs: ReplicaSet) -> list[Pod]:
+        """Every pod a ReplicaSet with the same controller selects: who counts as doubled up on a node."""
+        related: list[Pod] = []
+        seen: set[str] = set()
+        for sibling in self.replica_sets_with_same_controller(rs):
+            try:
+                selector = selector_of(sibling)
+            except InvalidSelector:
+                continue
+            for pod in self._pods.list(namespace=sibling.metadata.namespace, selector=selector):
+                if pod.metadata.uid not in seen:
+                    seen.add(pod.metadata.uid)
+                    related.append(pod)
+        return related
+
+    # --- events -----------------------------------------------------------------------------------
+
+    def on_replica_set_updated(self, old: ReplicaSet, new: ReplicaSet) -> None:
+        if old.metadata.uid != new.metadata.uid:
+            # Deleted and recreated between two observations: the old one's delete was never seen.
+            self.on_replica_set_deleted(old)
+
+    def on_replica_set_deleted(self, obj: ReplicaSet | DeletedFinalStateUnknown[Any]) -> None:
+        """Forget the ReplicaSet's expectations, so one recreated under its name starts clean."""
+        run = self._current_run()
+        if run is not None:
+            run[1].delete_expectations(request_for(final_state(obj)))
+
+    def on_pod_added(self, pod: Pod) -> None:
+        """A pod's creation is observed: its controller's expectations drop; orphans wake matchers."""
+        if pod.metadata.deletion_timestamp is not None:
+            # Seen for the first time already being deleted (e.g. after a restart): not a creation.
+            self.on_pod_deleted(pod)
+            return
+        run = self._current_run()
+        if run is None:
+            return
+        queue, expectations = run
+        ref = pod.metadata.controller_ref()
+        if ref is not None:
+            rs = self.resolve_controller_ref(pod.metadata.namespace, ref)
+            if rs is not None:
+                request = request_for(rs)
+                expectations.creation_observed(request)
+                queue.add(request)
+            return
+        # An orphan: no one waits for its creation, but whoever matches may want to adopt it.
+        for rs in self.pod_replica_sets(pod):
+            queue.add(request_for(rs))
+
+    def on_pod_updated(self, old: Pod, new: Pod) -> None:
+        """Wake the old and new controllers (or matching ReplicaSets of an orphan) of a changed pod."""
+        if old.metadata.resource_version == new.metadata.resource_version:
+            return  # a resync: nothing changed
+        labels_changed = old.metadata.labels != new.metadata.labels
+        if new.metadata.deletion_timestamp is not None:
+            # A graceful delete begins: replace the pod now rather than when the kubelet removes it.
+            self.on_pod_deleted(new)
+            if labels_changed:
+                self.on_pod_deleted(old)
+            return
+        run = self._current_run()
+        if run is None:
+            return
+        queue, _ = run
+        new_ref, old_ref = new.metadata.controller_ref(), old.metadata.controller_ref()
+        ref_changed = new_ref != old_ref
+        if ref_changed and old_ref is not None:
+            previous = self.resolve_controller_ref(old.metadata.namespace, old_ref)
+            if previous is not None:
+                queue.add(request_for(previous))
+        if new_ref is not None:
+            rs = self.resolve_controller_ref(new.metadata.namespace, new_ref)
+            if rs is None:
+                return
+            request = request_for(rs)
+            queue.add(request)
+            if not is_pod_ready(old) and is_pod_ready(new) and rs.spec.min_ready_seconds > 0:
+                # Come back once the pod can count as available; the extra second absorbs clock skew.
+                queue.add_after(request, rs.spec.min_ready_seconds + 1.0)
+            return
+        if labels_changed or ref_changed:
+            for rs in self.pod_replica_sets(new):
+                queue.add(request_for(rs))
+
+    def on_pod_deleted(self, obj: Pod | DeletedFinalStateUnknown[Any]) -> None:
+        """A pod's deletion is observed (once, however often reported): its controller is woken."""
+        pod = final_state(obj)
+        ref = pod.metadata.controller_ref()
+        if ref is None:
+            return  # nobody cares about an orphan going away
+        run = self._current_run()
+        if run is None:
+            return
+        queue, expectations = run
+        rs = self.resolve_controller_ref(pod.metadata.namespace, ref)
+        if rs is None:
+            return
+        request = request_for(rs)
+        expectations.deletion_observed(request, pod_key(pod))
+        queue.add(request)
+
+    # --- sync -------------------------------------------------------------------------------------
+
+    async def reconcile(self, request: Request) -> Result | None:
+        expectations = self.expectations
+        rs = self._replica_sets.get(request.name, request.namespace)
+        if rs is None:
+            expectations.delete_expectations(request)
+            return None
+        # Expectations first, pods second: a pod observed in between then counts in both.
+        needs_sync = expectations.satisfied_expectations(request)
+        try:
+            selector = selector_of(rs)
+        except InvalidSelector as exc:
+            log.error("invalid selector; not syncing", error=str(exc))
+            return None
+        active = filter_active_pods(self.claimable_pods(rs))
+        claimed = await self._claim_pods(rs, selector, active)
+        manage_error: Exception | None = None
+        if needs_sync and rs.metadata.deletion_timestamp is None:
+            manage_error = await self._manage_replicas(claimed, rs, request, expectations)
+        status = calculate_status(rs, claimed, manage_error, self._clock.now())
+        updated = await self._update_status(rs, status)
+        if manage_error is not None:
+            raise manage_error
+        return self._requeue(updated, request, expectations)
+
+    def _requeue(
+        self, rs: ReplicaSet, request: Request, expectations: UIDTrackingControllerExpectations[Request]
+    ) -> Result | None:
+        delays = []
+        spec, status = rs.spec, rs.status
+        all_ready = status.ready_replicas == spec.replicas
+        if spec.min_ready_seconds > 0 and all_ready and status.available_replicas != spec.replicas:
+            # A last line of defence should the availability requeue from the pod event go missing.
+            # Upstream waits exactly minReadySeconds and relies on processing latency to land past the
+            # (strict) availability boundary; on a virtual clock nothing takes time, so the requeue gets
+            # the same extra second the pod-ready requeue has.
+            delays.append(spec.min_ready_seconds + 1.0)
+        if not expectations.satisfied_expectations(request):
+            # Upstream relies on the periodic informer resync to come back once expectations expire;
+            # here nothing else would, should an event they wait for never be delivered.
+            expires_in = expectations.expires_in(request)
+            if expires_in is not None:
+                delays.append(expires_in + 1.0)
+        return Result(requeue_after=min(delays)) if delays else None
+
+    async def _claim_pods(self, rs: ReplicaSet, selector: Selector, pods: Sequence[Pod]) -> list[Pod]:
+        async def can_adopt() -> None:
+            await recheck_deletion_timestamp(self._store, rs)
+
+        return await PodControllerRefManager(self._store, rs, selector, can_adopt).claim_pods(pods)
+
+    async def _manage_replicas(
+        self,
+        pods: Sequence[Pod],
+        rs: ReplicaSet,
+        request: Request,
+        expectations: UIDTrackingControllerExpectations[Request],
+    ) -> Exception | None:
+        """Create or delete pods towards spec.replicas; the first error, if any (expectations kept right)."""
+        diff = len(pods) - rs.spec.replicas
+        if diff < 0:
+            wanted = min(-diff, self._burst_replicas)
+            # Expect them before creating any: the informer may report a pod before create returns.
+            expectations.expect_creations(request, wanted)
+            log.info("too few replicas", need=rs.spec.replicas, creating=wanted)
+            try:
+                await slow_start_batch(wanted, SLOW_START_INITIAL_BATCH_SIZE, lambda: self._create_pod(rs))
+            except SlowStartFailure as failure:
+                skipped = wanted - failure.successes
+                log.info("slow-start failure; skipping creation of pods", skipped=skipped)
+                # The informer will never report the creates that failed or were not tried.
+                expectations.lower_expectations(request, skipped, 0)
+                return failure.error
+            return None
+        if diff > 0:
+            surplus = min(diff, self._burst_replicas)
+            log.info("too many replicas", need=rs.spec.replicas, deleting=surplus)
+            victims = pods_to_delete(pods, self.indirectly_related_pods(rs), surplus, self._clock.now())
+            expectations.expect_deletions(request, [pod_key(pod) for pod in victims])
+            errors: list[Exception] = []
+            for pod in victims:
+                try:
+                    await self._delete_pod(rs, pod)
+                except NotFound:
+                    expectations.deletion_observed(request, pod_key(pod))
+                except PodControlError as exc:
+                    # The informer will never report a delete that did not happen.
+                    expectations.deletion_observed(request, pod_key(pod))
+                    errors.append(exc)
+            return errors[0] if errors else None
+        return None
+
+    async def _create_pod(self, rs: ReplicaSet) -> None:
+        pod = pod_from_template(rs.spec.template, rs, controller_ref(rs))
+        if not pod.metadata.labels:
+            raise PodControlError("unable to create pods, no labels")
+        try:
+            created = await self._store.create(pod)
+        except StoreError as exc:
+            if namespace_terminating(exc):
+                # Every create will fail until the namespace is gone: nothing to do, nothing to report.
+                return
+            await self._recorder.event(rs, WARNING, FAILED_CREATE, f"Error creating: {exc}")
+            raise
+        await self._recorder.event(rs, NORMAL, SUCCESSFUL_CREATE, f"Created pod: {created.metadata.name}")
+
+    async def _delete_pod(self, rs: ReplicaSet, pod: Pod) -> None:
+        name = pod.metadata.name
+        try:
+            await self._store.delete(Pod, name, pod.metadata.namespace)
+        except NotFound:
+            raise
+        except StoreError as exc:
+            await self._recorder.event(rs, WARNING, FAILED_DELETE, f"Error deleting: {exc}")
+            raise PodControlError(f"unable to delete pods: {exc}") from exc
+        await self._recorder.event(rs, NORMAL, SUCCESSFUL_DELETE, f"Deleted pod: {name}")
+
+    async def _update_status(self, rs: ReplicaSet, status: ReplicaSetStatus) -> ReplicaSet:
+        """Write ``status`` (with observedGeneration) if it changed, retrying once on a fresh read."""
+        generation = rs.metadata.generation
+        if status == rs.status and generation == rs.status.observed_generation:
+            return rs
+        status = attrs.evolve(status, observed_generation=generation)
+        current, retries = rs, STATUS_UPDATE_RETRIES
+        while True:
+            try:
+                return await self._store.update_status(attrs.evolve(current, status=status))
+            except StoreError:
+                if retries == 0:
+                    raise
+                retries -= 1
+                current = await self._store.get(ReplicaSet, rs.metadata.name, rs.metadata.namespace)
+
+
+def _ignore(obj: object) -> None:
+    pass
+
+
+class _Handler(Generic[M]):
+    """Informer notifications passed to three functions."""
+
+    def __init__(
+        self,
+        on_add: Callable[[M], None],
+        on_update: Callable[[M, M], None],
+        on_delete: Callable[[M | DeletedFinalStateUnknown[Any]], None],
+    ) -> None:
+        self.on_add = on_add
+        self.on_update = on_update
+        self.on_delete = on_delete
