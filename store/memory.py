@@ -279,9 +279,13 @@ class MemoryStore:
         meta = current.metadata
         _check_preconditions(info, meta, uid, resource_version)
         if meta.deletion_timestamp is not None:
-            if grace_period_seconds == 0 and not strategy.blocking_finalizers(current):
+            if grace_period_seconds != 0 or meta.deletion_grace_period_seconds == 0:
+                return current
+            if not strategy.blocking_finalizers(current):
                 return self._remove(info, current)
-            return current
+            # Shortened to zero: the object goes as soon as its last finalizer does.
+            now_meta = with_fields(meta, deletion_grace_period_seconds=0)
+            return self._commit(info, with_fields(current, metadata=now_meta), current)
         grace = strategy.graceful_deletion_seconds(current, grace_period_seconds)
         finalizers = list(meta.finalizers)
         if propagation_policy is PropagationPolicy.ORPHAN and FINALIZER_ORPHAN not in finalizers:

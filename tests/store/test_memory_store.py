@@ -559,3 +559,17 @@ async def test_filtered_watch_with_bookmarks_reports_progress() -> None:
     events = watch.ready()
     assert [e.type for e in events] == [EventType.BOOKMARK]
     assert events[0].revision == store.revision
+
+
+async def test_deleting_again_with_zero_grace_removes_the_pod_once_its_finalizers_go() -> None:
+    store = make_store()
+    held = attrs.evolve(pod(), metadata=attrs.evolve(pod().metadata, finalizers=["example.com/x"]))
+    await store.create(held)
+    await store.bind("web", "default", "node-1")
+    first = await store.delete(Pod, "web")
+    assert first.metadata.deletion_grace_period_seconds == 30
+    shortened = await store.delete(Pod, "web", grace_period_seconds=0)
+    assert shortened.metadata.deletion_grace_period_seconds == 0
+    await store.update(attrs.evolve(shortened, metadata=attrs.evolve(shortened.metadata, finalizers=[])))
+    with pytest.raises(NotFound):
+        await store.get(Pod, "web")

@@ -1,0 +1,754 @@
+"""The simulated kubelet: every simulated node's kubelet in one controller, in the spirit of kwok's stages.
+
+`Kubelet` plays the node agent for each `NodeConfig` it is given. Per node it registers the Node object
+(labels, capacity, addresses, pod CIDR, healthy conditions), renews the node's Lease in ``kube-node-lease``
+and posts node status when it changes or every ``node_status_report_frequency`` seconds, as the kubelet does
+with leases on. Per pod bound to one of its nodes it plays the container runtime: Pending, then Running with
+an address from the node's pod CIDR, Ready once each container's readiness probe would first pass; a pod
+being deleted is killed after a short delay and removed with ``grace_period_seconds=0``. Tests steer it with
+`Kubelet.fail_pod`, `Kubelet.crash_loop`, `Kubelet.set_ready`, `Kubelet.stop_node` and `Kubelet.start_node`.
+
+It is one `Controller` over Pods whose key space also holds the nodes: ``Request("", node)`` is a node's
+heartbeat, ``Request(namespace, pod)`` a pod. Heartbeats come from one loop timer per node (clock
+``call_at``, no task), so they never keep a simulation from settling; pod delays are delayed requeues.
+
+What it is not: a kubelet. No containers or probes run, nothing is admitted or evicted (the scheduler
+checks resources), no volumes, images or init-container lifecycle; knobs act on a whole pod.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import ipaddress
+import itertools
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+
+import anyio
+import anyio.abc
+import attrs
+import structlog
+
+from controllers.events import NORMAL, EventRecorder
+from controllers.podutil import FAILED, SUCCEEDED
+from reconcile import Controller, Manager, Request, Result
+from reconcile.clock import Timer
+from reconcile.informer import BY_NODE, index_by_node_name
+from store import AlreadyExists, FrozenDict, NotFound, Quantity, parse_quantity
+from store.frozen import freeze_map, to_tuple
+from store.models import (
+    Container,
+    ContainerState,
+    ContainerStateRunning,
+    ContainerStateTerminated,
+    ContainerStateWaiting,
+    ContainerStatus,
+    Lease,
+    LeaseSpec,
+    Node,
+    NodeAddress,
+    NodeCondition,
+    NodeSpec,
+    NodeStatus,
+    ObjectMeta,
+    OwnerReference,
+    Pod,
+    PodCondition,
+    PodIP,
+    PodStatus,
+    Taint,
+)
+
+log = structlog.get_logger("setpoint.kubelet")
+
+NODE_LEASE_NAMESPACE = "kube-node-lease"
+LABEL_HOSTNAME = "kubernetes.io/hostname"
+LABEL_OS = "kubernetes.io/os"
+LABEL_ARCH = "kubernetes.io/arch"
+LABEL_ZONE = "topology.kubernetes.io/zone"
+
+#: The kubelet's container restart backoff: 10 s, doubling, capped at 5 minutes.
+INITIAL_CONTAINER_BACKOFF = 10.0
+MAX_CONTAINER_BACKOFF = 300.0
+
+PENDING = "Pending"
+RUNNING = "Running"
+
+#: The conditions the kubelet owns on a pod, in the order it writes them; others are left as they are.
+_KUBELET_POD_CONDITIONS = ("Initialized", "Ready", "ContainersReady", "PodScheduled")
+
+#: Node conditions a healthy kubelet reports: (type, status, reason, message).
+_HEALTHY_NODE_CONDITIONS = (
+    ("NetworkUnavailable", "False", "RouteCreated", "RouteController created a route"),
+    ("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
+    ("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+    ("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+    ("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
+)
+
+_DEFAULT_POD_CIDR_BASE = ipaddress.IPv4Address("10.244.0.0")
+_DEFAULT_NODE_IP_BASE = ipaddress.IPv4Address("172.18.0.2")
+#: Loop time is kept in microseconds: instants closer than that are the same instant.
+_EPSILON = 1e-6
+
+
+def _quantity(value: Quantity | str | int) -> Quantity:
+    return value if isinstance(value, Quantity) else parse_quantity(str(value))
+
+
+def _labels(value: Mapping[str, str] | None) -> FrozenDict[str, str]:
+    return freeze_map(value)
+
+
+def _taints(value: Iterable[Taint] | None) -> tuple[Taint, ...]:
+    return to_tuple(value)
+
+
+def _resources(value: Mapping[str, Quantity | str | int] | None) -> FrozenDict[str, Quantity] | None:
+    if value is None:
+        return None
+    return FrozenDict({name: _quantity(amount) for name, amount in value.items()})
+
+
+@attrs.frozen(kw_only=True)
+class NodeConfig:
+    """One simulated node: what its kubelet registers.
+
+    ``allocatable`` defaults to the capacity (``cpu``, ``memory``, ``pods``). ``pod_cidr`` and
+    ``internal_ip`` default from ``index`` (10.244.<index>.0/24 and 172.18.0.<index + 2>); ``index``
+    itself defaults to the node's position in the kubelet's list.
+    """
+
+    name: str
+    labels: FrozenDict[str, str] = attrs.field(factory=FrozenDict, converter=_labels)
+    cpu: Quantity = attrs.field(default=parse_quantity("4"), converter=_quantity)
+    memory: Quantity = attrs.field(default=parse_quantity("16Gi"), converter=_quantity)
+    pods: Quantity = attrs.field(default=parse_quantity("110"), converter=_quantity)
+    allocatable: FrozenDict[str, Quantity] | None = attrs.field(default=None, converter=_resources)
+    zone: str = ""
+    taints: tuple[Taint, ...] = attrs.field(default=(), converter=_taints)
+    pod_cidr: str = ""
+    internal_ip: str = ""
+    index: int | None = None
+
+    @property
+    def capacity(self) -> FrozenDict[str, Quantity]:
+        return FrozenDict({"cpu": self.cpu, "memory": self.memory, "pods": self.pods})
+
+    def node_labels(self) -> FrozenDict[str, str]:
+        """The well-known labels a kubelet sets, overridden by the configured ones."""
+        labels = {LABEL_ARCH: "amd64", LABEL_HOSTNAME: self.name, LABEL_OS: "linux"}
+        if self.zone:
+            labels[LABEL_ZONE] = self.zone
+        return FrozenDict(labels | dict(self.labels))
+
+
+class _AddressPool:
+    """A node's pod addresses: the lowest free one goes first, a released one is handed out again.
+
+    The network address and the first host (the bridge's gateway, as with host-local IPAM) are never
+    given out, nor the IPv4 broadcast address.
+    """
+
+    def __init__(self, network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> None:
+        self.network = network
+        self._next = 2
+        self._last = network.num_addresses - 2
+        self._released: list[int] = []
+
+    def allocate(self) -> str | None:
+        if self._released:
+            offset = heapq.heappop(self._released)
+        elif self._next <= self._last:
+            offset = self._next
+            self._next += 1
+        else:
+            return None
+        return str(self.network.network_address + offset)
+
+    def release(self, address: str) -> None:
+        offset = int(ipaddress.ip_address(address)) - int(self.network.network_address)
+        heapq.heappush(self._released, offset)
+
+
+class _SimulatedNode:
+    """What the kubelet keeps about one of its nodes."""
+
+    def __init__(self, config: NodeConfig, index: int) -> None:
+        self.config = config
+        self.name = config.name
+        cidr = config.pod_cidr or f"{_DEFAULT_POD_CIDR_BASE + index * 256}/24"
+        self.pod_cidr = str(ipaddress.ip_network(cidr))
+        self.internal_ip = config.internal_ip or str(_DEFAULT_NODE_IP_BASE + index)
+        self.pool = _AddressPool(ipaddress.ip_network(cidr))
+        self.stopped = False
+        self.registered = False
+        self.last_report: float | None = None
+        self.timer: Timer | None = None
+
+
+@attrs.define
+class _PodRuntime:
+    """The simulated container runtime's state of one pod (all its containers share it)."""
+
+    uid: str
+    node: str
+    start_time: datetime | None = None
+    start_at: float | None = None
+    address: str = ""
+    running_since: float | None = None
+    running_since_time: datetime | None = None
+    crashing: bool = False
+    backoff: float = 0.0
+    restart_at: float | None = None
+    restarts: int = 0
+    last_termination: ContainerStateTerminated | None = None
+    failing: bool = False
+    failed_at: datetime | None = None
+    ready_override: bool | None = None
+    kill_at: float | None = None
+
+
+class Kubelet(Controller):
+    """The kubelets of the simulated nodes.
+
+    ``startup_delay`` is how long a pod stays Pending (ContainerCreating) once seen; ``ready_delay`` is how
+    long a readiness probe takes to pass after its ``initialDelaySeconds`` (containers without one are
+    ready when they start); ``kill_delay`` is how long a deleted pod's containers take to stop (never more
+    than its grace period). Heartbeats run every ``node_status_update_frequency`` seconds: each renews the
+    node's Lease (a ``node_lease_duration_seconds`` lease, renewed at a quarter of it upstream: 10 s as
+    well) and posts node status if it changed or ``node_status_report_frequency`` has passed.
+    """
+
+    def __init__(
+        self,
+        manager: Manager,
+        nodes: Sequence[NodeConfig],
+        *,
+        startup_delay: float = 1.0,
+        ready_delay: float = 0.0,
+        kill_delay: float = 1.0,
+        node_status_update_frequency: float = 10.0,
+        node_status_report_frequency: float = 300.0,
+        node_lease_duration_seconds: int = 40,
+        workers: int = 4,
+    ) -> None:
+        super().__init__("kubelet", self, kind=Pod, workers=workers)
+        if min(startup_delay, ready_delay, kill_delay) < 0:
+            raise ValueError("delays must not be negative")
+        if node_status_update_frequency <= 0:
+            raise ValueError("node_status_update_frequency must be positive")
+        self._store = manager.store
+        self._clock = manager.clock
+        self._startup_delay = startup_delay
+        self._ready_delay = ready_delay
+        self._kill_delay = kill_delay
+        self._update_frequency = node_status_update_frequency
+        self._report_frequency = node_status_report_frequency
+        self._lease_duration = node_lease_duration_seconds
+        self._events = EventRecorder(manager.store, manager.clock, "kubelet")
+        self._pods = manager.informer(Pod)
+        self._nodes_cache = manager.informer(Node)
+        self._leases = manager.informer(Lease)
+        self._pods.ensure_index(BY_NODE, index_by_node_name)
+        self._nodes: dict[str, _SimulatedNode] = {}
+        for position, config in enumerate(nodes):
+            if config.name in self._nodes:
+                raise ValueError(f"node {config.name!r} is configured twice")
+            self._nodes[config.name] = _SimulatedNode(
+                config, position if config.index is None else config.index
+            )
+        _check_disjoint([node.pool.network for node in self._nodes.values()])
+        self._runtimes: dict[tuple[str, str], _PodRuntime] = {}
+        self._running = False
+
+    # --- knobs --------------------------------------------------------------------------------
+
+    @property
+    def node_names(self) -> tuple[str, ...]:
+        return tuple(self._nodes)
+
+    def stop_node(self, name: str) -> None:
+        """The node's kubelet stops: no lease renewals, no node or pod status, no pod deletions."""
+        node = self._node(name)
+        node.stopped = True
+        if node.timer is not None:
+            node.timer.cancel()
+            node.timer = None
+
+    def start_node(self, name: str) -> None:
+        """The node's kubelet comes back: a heartbeat now, then every period; its pods are reconciled."""
+        node = self._node(name)
+        if not node.stopped:
+            return
+        node.stopped = False
+        if self._running:
+            self._arm(node, self._clock.monotonic())
+            for pod in self._pods.by_index(BY_NODE, name):
+                self.enqueue(Request(pod.metadata.namespace, pod.metadata.name))
+
+    def fail_pod(self, namespace: str, name: str) -> None:
+        """The pod's containers exit with an error and the pod is Failed for good."""
+        self._knob(namespace, name).failing = True
+
+    def crash_loop(self, namespace: str, name: str, *, crashing: bool = True) -> None:
+        """The pod's containers crash and restart under the kubelet's backoff (10 s doubling to 5 min).
+
+        With ``crashing=False`` the next restart succeeds and the containers keep running.
+        """
+        self._knob(namespace, name).crashing = crashing
+
+    def set_ready(self, namespace: str, name: str, ready: bool) -> None:
+        """Make the pod's readiness probes pass (or fail) from now on, whatever their delay."""
+        self._knob(namespace, name).ready_override = ready
+
+    def _node(self, name: str) -> _SimulatedNode:
+        try:
+            return self._nodes[name]
+        except KeyError:
+            raise KeyError(f"{name!r} is not a simulated node") from None
+
+    def _knob(self, namespace: str, name: str) -> _PodRuntime:
+        pod = self._pods.get(name, namespace)
+        if pod is None or pod.spec.node_name not in self._nodes:
+            raise KeyError(f"pod {namespace}/{name} is not on a simulated node")
+        runtime = self._runtime(pod)
+        if self._running:
+            self.enqueue(Request(namespace, name))
+        return runtime
+
+    # --- running ------------------------------------------------------------------------------
+
+    async def run(
+        self,
+        manager: Manager,
+        *,
+        task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Run the controller, with every running node's heartbeat timer armed (first beat at once)."""
+        self._running = True
+        now = self._clock.monotonic()
+        for node in self._nodes.values():
+            if not node.stopped:
+                self._arm(node, now)
+        try:
+            await super().run(manager, task_status=task_status)
+        finally:
+            self._running = False
+            for node in self._nodes.values():
+                if node.timer is not None:
+                    node.timer.cancel()
+                    node.timer = None
+
+    def _arm(self, node: _SimulatedNode, deadline: float) -> None:
+        if node.timer is not None:
+            node.timer.cancel()
+        node.timer = self._clock.call_at(deadline, lambda: self._beat(node, deadline))
+
+    def _beat(self, node: _SimulatedNode, deadline: float) -> None:
+        # The next beat is due a period after this one was, so beats keep a steady cadence.
+        self._arm(node, deadline + self._update_frequency)
+        # Between a crash and the restart there is no queue: the next beat comes a period later.
+        with contextlib.suppress(RuntimeError):
+            self.enqueue(Request("", node.name))
+
+    async def reconcile(self, request: Request) -> Result | None:
+        if not request.namespace:
+            await self._sync_node(request.name)
+            return None
+        return await self._sync_pod(request)
+
+    # --- nodes --------------------------------------------------------------------------------
+
+    async def _sync_node(self, name: str) -> None:
+        node = self._nodes.get(name)
+        if node is None or node.stopped:
+            return
+        now = self._now()
+        current = self._nodes_cache.get(name)
+        if current is None and not node.registered:
+            current = await self._register(node, now)
+        elif current is not None:
+            node.registered = True
+            current = await self._sync_node_status(node, current, now)
+        await self._renew_lease(node, current)
+
+    async def _register(self, node: _SimulatedNode, now: datetime) -> Node | None:
+        config = node.config
+        spec = NodeSpec(pod_cidr=node.pod_cidr, pod_cidrs=(node.pod_cidr,), taints=config.taints)
+        status = NodeStatus(
+            capacity=config.capacity,
+            allocatable=config.allocatable if config.allocatable is not None else config.capacity,
+            conditions=self._node_conditions(None, now),
+            addresses=self._node_addresses(node),
+        )
+        registering = Node(
+            metadata=ObjectMeta(name=node.name, labels=config.node_labels()), spec=spec, status=status
+        )
+        try:
+            created = await self._store.create(registering)
+        except AlreadyExists:
+            # Registered before (our cache has not seen it yet): the next beat syncs its status.
+            node.registered = True
+            return None
+        node.registered = True
+        node.last_report = self._clock.monotonic()
+        await self._events.event(created, NORMAL, "Starting", "Starting kubelet.")
+        return created
+
+    async def _sync_node_status(self, node: _SimulatedNode, current: Node, now: datetime) -> Node:
+        config = node.config
+        capacity = config.capacity
+        allocatable = config.allocatable if config.allocatable is not None else capacity
+        addresses = self._node_addresses(node)
+        status = current.status
+        changed = (
+            status.capacity != capacity
+            or status.allocatable != allocatable
+            or status.addresses != addresses
+            or _condition_values(status.conditions) != _condition_values(self._node_conditions(None, now))
+        )
+        mono = self._clock.monotonic()
+        due = node.last_report is None or mono + _EPSILON >= node.last_report + self._report_frequency
+        if not changed and not due:
+            return current
+        status = attrs.evolve(
+            status,
+            capacity=capacity,
+            allocatable=allocatable,
+            addresses=addresses,
+            conditions=self._node_conditions(status, now),
+        )
+        updated = await self._store.update_status(attrs.evolve(current, status=status))
+        node.last_report = mono
+        return updated
+
+    @staticmethod
+    def _node_conditions(current: NodeStatus | None, now: datetime) -> tuple[NodeCondition, ...]:
+        conditions = []
+        for type_, status, reason, message in _HEALTHY_NODE_CONDITIONS:
+            previous = current.condition(type_) if current is not None else None
+            same = previous is not None and previous.status == status
+            conditions.append(
+                NodeCondition(
+                    type=type_,
+                    status=status,
+                    reason=reason,
+                    message=message,
+                    last_heartbeat_time=now,
+                    last_transition_time=previous.last_transition_time if same and previous else now,
+                )
+            )
+        return tuple(conditions)
+
+    @staticmethod
+    def _node_addresses(node: _SimulatedNode) -> tuple[NodeAddress, ...]:
+        return (
+            NodeAddress(type="InternalIP", address=node.internal_ip),
+            NodeAddress(type="Hostname", address=node.name),
+        )
+
+    async def _renew_lease(self, node: _SimulatedNode, current: Node | None) -> None:
+        # The lease is owned by its Node (when the node is known) so it goes when the node goes.
+        owners: tuple[OwnerReference, ...] = ()
+        if current is not None:
+            owners = (
+                OwnerReference(api_version="v1", kind="Node", name=node.name, uid=current.metadata.uid),
+            )
+        renewed = self._clock.now()
+        lease = self._leases.get(node.name, NODE_LEASE_NAMESPACE)
+        if lease is None:
+            fresh = Lease(
+                metadata=ObjectMeta(name=node.name, namespace=NODE_LEASE_NAMESPACE, owner_references=owners),
+                spec=LeaseSpec(
+                    holder_identity=node.name,
+                    lease_duration_seconds=self._lease_duration,
+                    renew_time=renewed,
+                ),
+            )
+            with contextlib.suppress(AlreadyExists):  # our cache is behind: the next beat renews it
+                await self._store.create(fresh)
+            return
+        spec = attrs.evolve(
+            lease.spec,
+            holder_identity=node.name,
+            lease_duration_seconds=self._lease_duration,
+            renew_time=renewed,
+        )
+        meta = lease.metadata
+        if not meta.owner_references and owners:
+            meta = attrs.evolve(meta, owner_references=owners)
+        await self._store.update(attrs.evolve(lease, metadata=meta, spec=spec))
+
+    # --- pods ---------------------------------------------------------------------------------
+
+    async def _sync_pod(self, request: Request) -> Result | None:
+        key = (request.namespace, request.name)
+        pod = self._pods.get(request.name, request.namespace)
+        runtime = self._runtimes.get(key)
+        if runtime is not None and (pod is None or pod.metadata.uid != runtime.uid):
+            self._forget(key, runtime)
+        if pod is None:
+            return None
+        node = self._nodes.get(pod.spec.node_name)
+        if node is None or node.stopped:
+            return None
+        runtime = self._runtime(pod)
+        mono = self._clock.monotonic()
+        if pod.metadata.deletion_timestamp is not None:
+            return await self._kill(pod, runtime, mono)
+        if pod.status.phase in (SUCCEEDED, FAILED) and runtime.failed_at is None:
+            return None  # finished by someone else: nothing of ours runs any more
+        if runtime.start_at is None:
+            runtime.start_time = pod.status.start_time or self._now()
+            runtime.start_at = mono + self._startup_delay
+        self._advance(pod, runtime, node, mono)
+        status, wake_at = self._pod_status(pod, runtime, node, mono)
+        if status != pod.status:
+            await self._store.update_status(attrs.evolve(pod, status=status))
+        return None if wake_at is None else Result(requeue_after=max(wake_at - mono, _EPSILON))
+
+    def _runtime(self, pod: Pod) -> _PodRuntime:
+        key = (pod.metadata.namespace, pod.metadata.name)
+        runtime = self._runtimes.get(key)
+        if runtime is None or runtime.uid != pod.metadata.uid:
+            if runtime is not None:
+                self._forget(key, runtime)
+            runtime = self._runtimes[key] = _PodRuntime(uid=pod.metadata.uid, node=pod.spec.node_name)
+        return runtime
+
+    def _forget(self, key: tuple[str, str], runtime: _PodRuntime) -> None:
+        """The pod is gone: its address goes back to its node's pool."""
+        del self._runtimes[key]
+        node = self._nodes.get(runtime.node)
+        if (
+            runtime.address
+            and node is not None
+            and ipaddress.ip_address(runtime.address) in node.pool.network
+        ):
+            node.pool.release(runtime.address)
+
+    async def _kill(self, pod: Pod, runtime: _PodRuntime, mono: float) -> Result | None:
+        if runtime.kill_at is None:
+            grace = pod.metadata.deletion_grace_period_seconds or 0
+            runtime.kill_at = mono + min(self._kill_delay, grace)
+        if mono + _EPSILON < runtime.kill_at:
+            return Result(requeue_after=runtime.kill_at - mono)
+        # Containers stopped: deleting with no grace left is what removes the pod (finalizers allowing).
+        with contextlib.suppress(NotFound):
+            await self._store.delete(
+                Pod, pod.metadata.name, pod.metadata.namespace, grace_period_seconds=0, uid=pod.metadata.uid
+            )
+        return None
+
+    def _advance(self, pod: Pod, runtime: _PodRuntime, node: _SimulatedNode, mono: float) -> None:
+        """Move the simulated containers on to ``mono``: start, crash, restart, fail."""
+        if runtime.failed_at is not None:
+            return
+        assert runtime.start_at is not None
+        not_started = runtime.running_since is None and runtime.restart_at is None
+        if not_started and not runtime.failing and mono + _EPSILON >= runtime.start_at:
+            self._assign_address(pod, runtime, node)
+            self._run(runtime, mono)
+        while runtime.restart_at is not None and mono + _EPSILON >= runtime.restart_at:
+            restart = runtime.restart_at
+            runtime.restarts += 1
+            runtime.restart_at = None
+            self._run(runtime, restart)
+        if runtime.crashing and runtime.running_since is not None:
+            self._crash(runtime, mono)
+        if runtime.failing:
+            runtime.failed_at = self._now()
+            runtime.restart_at = None
+
+    def _run(self, runtime: _PodRuntime, since: float) -> None:
+        runtime.running_since = since
+        runtime.running_since_time = self._time_at(since)
+        if runtime.crashing:
+            self._crash(runtime, since)
+        else:
+            runtime.backoff = 0.0
+
+    def _crash(self, runtime: _PodRuntime, at: float) -> None:
+        """The containers exit with an error; the kubelet restarts them after its backoff."""
+        runtime.last_termination = ContainerStateTerminated(
+            exit_code=1,
+            reason="Error",
+            started_at=runtime.running_since_time,
+            finished_at=self._time_at(at),
+        )
+        runtime.running_since = None
+        runtime.backoff = min(runtime.backoff * 2, MAX_CONTAINER_BACKOFF) or INITIAL_CONTAINER_BACKOFF
+        runtime.restart_at = at + runtime.backoff
+
+    def _assign_address(self, pod: Pod, runtime: _PodRuntime, node: _SimulatedNode) -> None:
+        if runtime.address:
+            return
+        if pod.spec.host_network:
+            runtime.address = node.internal_ip
+            return
+        address = node.pool.allocate()
+        if address is None:
+            raise RuntimeError(f"no free pod address left in {node.pod_cidr} on node {node.name}")
+        runtime.address = address
+
+    def _pod_status(
+        self, pod: Pod, runtime: _PodRuntime, node: _SimulatedNode, mono: float
+    ) -> tuple[PodStatus, float | None]:
+        """The status the kubelet would post now, and when it next changes by itself."""
+        wake_at: list[float] = []
+        started = runtime.running_since is not None or runtime.restart_at is not None
+        phase = FAILED if runtime.failed_at is not None else RUNNING if started else PENDING
+        if not started and runtime.failed_at is None and runtime.start_at is not None:
+            wake_at.append(runtime.start_at)
+        if runtime.restart_at is not None:
+            wake_at.append(runtime.restart_at)
+        statuses = []
+        for container in pod.spec.containers:
+            ready, ready_at = self._container_ready(container, runtime, mono)
+            if ready_at is not None:
+                wake_at.append(ready_at)
+            statuses.append(self._container_status(pod, container, runtime, ready))
+        unready = [status.name for status in statuses if not status.ready]
+        status = attrs.evolve(
+            pod.status,
+            phase=phase,
+            conditions=self._pod_conditions(pod, phase, started, unready),
+            host_ip=node.internal_ip,
+            pod_ip=runtime.address,
+            pod_ips=(PodIP(ip=runtime.address),) if runtime.address else (),
+            start_time=runtime.start_time,
+            container_statuses=tuple(statuses),
+        )
+        return status, min(wake_at, default=None)
+
+    def _container_ready(
+        self, container: Container, runtime: _PodRuntime, mono: float
+    ) -> tuple[bool, float | None]:
+        """Whether the container is ready now; if it will be without anything else happening, when."""
+        if runtime.failed_at is not None or runtime.running_since is None:
+            return False, None
+        if runtime.ready_override is not None:
+            return runtime.ready_override, None
+        probe = container.readiness_probe
+        if probe is None:
+            return True, None
+        ready_at = runtime.running_since + probe.initial_delay_seconds + self._ready_delay
+        if mono + _EPSILON >= ready_at:
+            return True, None
+        return False, ready_at
+
+    def _container_status(
+        self, pod: Pod, container: Container, runtime: _PodRuntime, ready: bool
+    ) -> ContainerStatus:
+        last_state = ContainerState(terminated=runtime.last_termination) if runtime.last_termination else None
+        if runtime.failed_at is not None:
+            state = ContainerState(
+                terminated=ContainerStateTerminated(
+                    exit_code=1,
+                    reason="Error",
+                    started_at=runtime.running_since_time,
+                    finished_at=runtime.failed_at,
+                )
+            )
+        elif runtime.running_since is not None:
+            state = ContainerState(running=ContainerStateRunning(started_at=runtime.running_since_time))
+        elif runtime.restart_at is not None:
+            message = (
+                f"back-off {_go_duration(runtime.backoff)} restarting failed container={container.name}"
+                f" pod={pod.metadata.name}_{pod.metadata.namespace}({pod.metadata.uid})"
+            )
+            state = ContainerState(waiting=ContainerStateWaiting(reason="CrashLoopBackOff", message=message))
+        else:
+            state = ContainerState(waiting=ContainerStateWaiting(reason="ContainerCreating"))
+        return ContainerStatus(
+            name=container.name,
+            image=container.image,
+            ready=ready,
+            started=runtime.running_since is not None and runtime.failed_at is None,
+            restart_count=runtime.restarts,
+            state=state,
+            last_state=last_state or ContainerState(),
+        )
+
+    def _pod_conditions(
+        self, pod: Pod, phase: str, started: bool, unready: list[str]
+    ) -> tuple[PodCondition, ...]:
+        """The kubelet's conditions (status/generate.go), keeping transition times that did not change."""
+        if phase == FAILED:
+            ready = ("False", "PodFailed", "")
+        elif unready:
+            ready = ("False", "ContainersNotReady", f"containers with unready status: [{' '.join(unready)}]")
+        else:
+            ready = ("True", "", "")
+        init_names = [container.name for container in pod.spec.init_containers]
+        if init_names and not started:
+            initialized = (
+                "False",
+                "ContainersNotInitialized",
+                f"containers with incomplete status: [{' '.join(init_names)}]",
+            )
+        else:
+            initialized = ("True", "", "")
+        wanted = {
+            "Initialized": initialized,
+            "Ready": ready,
+            "ContainersReady": ready,
+            "PodScheduled": ("True", "", ""),
+        }
+        now = self._now()
+        others = [c for c in pod.status.conditions if c.type not in _KUBELET_POD_CONDITIONS]
+        conditions = []
+        for type_ in _KUBELET_POD_CONDITIONS:
+            status, reason, message = wanted[type_]
+            previous = pod.status.condition(type_)
+            if previous is not None and (previous.status, previous.reason, previous.message) == wanted[type_]:
+                conditions.append(previous)
+                continue
+            same = previous is not None and previous.status == status
+            conditions.append(
+                PodCondition(
+                    type=type_,
+                    status=status,
+                    reason=reason,
+                    message=message,
+                    last_transition_time=previous.last_transition_time if same and previous else now,
+                )
+            )
+        return (*others, *conditions)
+
+    # --- time ---------------------------------------------------------------------------------
+
+    def _now(self) -> datetime:
+        # Status timestamps are whole seconds on the wire (metav1.Time): keep them so, or every round
+        # trip through a real backend would look like a change.
+        return self._clock.now().replace(microsecond=0)
+
+    def _time_at(self, mono: float) -> datetime:
+        """The time of day at monotonic instant ``mono`` (a past one, when catching up)."""
+        at = self._clock.now() - timedelta(seconds=self._clock.monotonic() - mono)
+        return at.replace(microsecond=0)
+
+
+def _condition_values(conditions: Sequence[NodeCondition]) -> list[tuple[str, str, str, str]]:
+    return [(c.type, c.status, c.reason, c.message) for c in conditions]
+
+
+def _check_disjoint(networks: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> None:
+    ordered = sorted(networks, key=lambda net: (net.version, int(net.network_address)))
+    for first, second in itertools.pairwise(ordered):
+        if first.version == second.version and first.overlaps(second):
+            raise ValueError(f"node pod CIDRs {first} and {second} overlap")
+
+
+def _go_duration(seconds: float) -> str:
+    """A whole number of seconds as Go's time.Duration prints it: 10s, 1m20s, 5m0s."""
+    whole = int(seconds)
+    minutes, rest = divmod(whole, 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours}h{minutes}m{rest}s"
+    if minutes:
+        return f"{minutes}m{rest}s"
+    return f"{rest}s"
