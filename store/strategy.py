@@ -217,7 +217,7 @@ def validate_update(new: Object, old: Object, info: KindInfo) -> list[FieldError
 def validate_metadata(meta: ObjectMeta, info: KindInfo, *, creating: bool = True) -> Iterator[FieldError]:
     if creating and not meta.name and not meta.generate_name:
         yield FieldError("metadata.name", "Required value: name or generateName is required")
-    name_check = is_dns1123_label if info.kind in _DNS_LABEL_KINDS else is_dns1123_subdomain
+    name_check = _dns_label_errors if info.kind in _DNS_LABEL_KINDS else _dns_subdomain_errors
     if meta.name:
         for message in name_check(meta.name):
             yield FieldError.invalid("metadata.name", meta.name, message)
@@ -226,7 +226,7 @@ def validate_metadata(meta: ObjectMeta, info: KindInfo, *, creating: bool = True
         for message in name_check(meta.generate_name + "x"):
             yield FieldError.invalid("metadata.generateName", meta.generate_name, message)
     if info.namespaced and meta.namespace:
-        for message in is_dns1123_label(meta.namespace):
+        for message in _dns_label_errors(meta.namespace):
             yield FieldError.invalid("metadata.namespace", meta.namespace, message)
     yield from validate_labels(meta.labels, "metadata.labels")
     yield from _validate_annotations(meta.annotations)
@@ -253,6 +253,8 @@ def _validate_metadata_changes(new: ObjectMeta, old: ObjectMeta) -> Iterator[Fie
 
 # Keys and values repeat across objects; their checks are pure, so remember recent answers.
 _qualified_name_errors = functools.lru_cache(maxsize=16384)(lambda key: tuple(is_qualified_name(key)))
+_dns_label_errors = functools.lru_cache(maxsize=16384)(lambda name: tuple(is_dns1123_label(name)))
+_dns_subdomain_errors = functools.lru_cache(maxsize=16384)(lambda name: tuple(is_dns1123_subdomain(name)))
 _label_value_errors = functools.lru_cache(maxsize=16384)(lambda value: tuple(is_valid_label_value(value)))
 
 
@@ -317,7 +319,7 @@ def _validate_pod_spec(spec: models.PodSpec, path: str) -> Iterator[FieldError]:
             if not container.name:
                 yield FieldError(f"{where}.name", "Required value")
             else:
-                for message in is_dns1123_label(container.name):
+                for message in _dns_label_errors(container.name):
                     yield FieldError.invalid(f"{where}.name", container.name, message)
                 if container.name in seen:
                     yield FieldError(f"{where}.name", f'Duplicate value: "{container.name}"')
