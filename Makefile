@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/setpoint run examples/myblog
+	$(BIN)/setpoint run examples/myblog --node-labels node-1:component=mysql
 
 lint: $(STAMP)
 	$(BIN)/ruff check store reconcile controllers tests benchmarks

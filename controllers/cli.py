@@ -1,25 +1,29 @@
 """The ``setpoint`` command line.
 
-``setpoint run PATH...`` loads manifests (files or folders), validates every document, stores them in a
-fresh `MemoryStore` and prints what was stored. Bad manifests are reported with file:line:col, the exit
-code is 1 and nothing is stored.
+``setpoint run PATH...`` starts a whole cluster (simulated nodes and the built-in controllers, on virtual
+time by default), applies the manifests found in files and folders, lets the cluster converge, and prints
+what ``kubectl get`` would show: deployments, replica sets, pods, services, endpoints and events. Bad
+manifests are reported with file:line:col, the exit code is 1 and nothing is applied.
 """
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
-import anyio
+import structlog
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from store import MemoryStore, StoreError
+from controllers import views
+from controllers.cluster import Cluster
+from store import StoreError
 from store.manifests import InvalidManifest, load_paths
-from store.models import ConfigMap, Deployment, Namespace, Object, Secret, Service
+from store.models import Deployment, Endpoints, Pod, ReplicaSet, Service
 
 app = typer.Typer(
     name="setpoint",
@@ -34,15 +38,42 @@ def _root() -> None:
     """A Kubernetes-like control plane in one process."""
 
 
+class BadArgument(typer.BadParameter):
+    """A command-line value that cannot be used (said with what and where)."""
+
+
+def parse_node_labels(values: Sequence[str]) -> dict[str, dict[str, str]]:
+    """``node-1:component=mysql,tier=db`` → {"node-1": {"component": "mysql", "tier": "db"}}."""
+    labels: dict[str, dict[str, str]] = {}
+    for value in values:
+        node, sep, pairs = value.partition(":")
+        if not sep or not node:
+            raise BadArgument(f"{value!r}: expected NODE:KEY=VALUE[,KEY=VALUE…]", param_hint="--node-labels")
+        for pair in pairs.split(","):
+            key, eq, label = pair.partition("=")
+            if not eq or not key:
+                raise BadArgument(f"{value!r}: {pair!r} is not KEY=VALUE", param_hint="--node-labels")
+            labels.setdefault(node, {})[key] = label
+    return labels
+
+
 @app.command()
 def run(
     paths: Annotated[list[Path], typer.Argument(help="Manifest files or folders (*.yaml, *.yml, *.json).")],
-    seed: Annotated[int, typer.Option(help="Seed for uids and generated names.")] = 0,
+    nodes: Annotated[int, typer.Option(min=1, help="How many simulated nodes (node-1 … node-N).")] = 3,
+    node_labels: Annotated[
+        list[str] | None,
+        typer.Option(help="Extra node labels, NODE:KEY=VALUE[,KEY=VALUE…]; repeatable."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the simulation (uids, names, tie-breaks).")] = 1,
+    horizon: Annotated[
+        float, typer.Option(min=0.0, help="Virtual seconds of requeues to wait for when settling.")
+    ] = 60.0,
 ) -> None:
-    """Load manifests into a fresh in-memory store and show what was stored."""
-    # Like kubectl, never truncate columns when the output is not a terminal.
+    """Start a cluster, apply the manifests, let it converge and show the result."""
     console = Console(width=None if sys.stdout.isatty() else 200)
     errors = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
+    labels = parse_node_labels(node_labels or [])
     try:
         objects = load_paths(paths)
     except InvalidManifest as invalid:
@@ -50,57 +81,60 @@ def run(
             errors.print(str(error), markup=False, highlight=False)
         errors.print(f"{len(invalid.errors)} error(s); nothing was applied.", style="red")
         raise typer.Exit(1) from None
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    unknown = sorted(set(labels) - {f"node-{index}" for index in range(1, nodes + 1)})
+    if unknown:
+        raise BadArgument(f"no such node: {', '.join(unknown)} (nodes are node-1 … node-{nodes})")
+    cluster = Cluster(nodes=nodes, node_labels=labels, seed=seed)
+
+    async def converge(cluster: Cluster) -> list[Table]:
+        await cluster.apply(objects)
+        took = await cluster.settle(horizon=horizon)
+        tables = [_summary(cluster, len(objects), took)]
+        for namespace in sorted({obj.metadata.namespace for obj in objects if obj.metadata.namespace}):
+            tables.extend(await _namespace_tables(cluster, namespace))
+        return tables
+
     try:
-        store = anyio.run(_apply, objects, seed)
+        tables = cluster.run(converge)
     except StoreError as exc:
         errors.print(f"error: {exc.message}", markup=False, highlight=False)
         raise typer.Exit(1) from None
-    console.print(_stored_table(store, objects))
+    for table in tables:
+        console.print(table)
+        console.print()
 
 
-async def _apply(objects: Sequence[Object], seed: int) -> MemoryStore:
-    store = MemoryStore(seed=seed)
-    # Namespaces first, as `kubectl apply -f` of a folder needs them before their contents.
-    for obj in sorted(objects, key=lambda o: not isinstance(o, Namespace)):
-        await store.create(obj)
-    return store
-
-
-def _stored_table(store: MemoryStore, objects: Sequence[Object]) -> Table:
-    """What was stored, in the style of ``kubectl get all -A``."""
-    table = Table(
-        title=f"stored {len(objects)} objects; store revision {store.revision}",
-        title_justify="left",
-        box=None,
-        pad_edge=False,
-        header_style="bold",
+def _summary(cluster: Cluster, applied: int, took: float) -> Table:
+    table = Table.grid()
+    table.add_row(
+        f"applied {applied} objects to a {len(cluster.node_configs)}-node cluster (seed {cluster.seed});"
+        f" converged after {views.human_duration(took)} of virtual time"
     )
-    for column in ("NAMESPACE", "NAME", "REVISION", "GENERATION", "DETAILS"):
-        table.add_column(column, no_wrap=True)
-    for obj in objects:
-        info = store.scheme.info(type(obj))
-        stored = store.get_now(type(obj), obj.metadata.name, obj.metadata.namespace)
-        meta = stored.metadata
-        table.add_row(
-            meta.namespace or "",
-            f"{info.qualified_kind.lower()}/{meta.name}",
-            meta.resource_version,
-            str(meta.generation) if meta.generation else "",
-            _details(stored),
-        )
     return table
 
 
-def _details(obj: Object) -> str:
-    if isinstance(obj, Deployment):
-        images = ",".join(c.image for c in obj.spec.template.spec.containers)
-        return f"replicas={obj.spec.replicas} image={images}"
-    if isinstance(obj, Service):
-        ports = ",".join(f"{p.port}/{p.protocol}" for p in obj.spec.ports)
-        return f"type={obj.spec.type} ports={ports}"
-    if isinstance(obj, ConfigMap | Secret):
-        return f"data={','.join(sorted(obj.data))}"
-    return ""
+async def _namespace_tables(cluster: Cluster, namespace: str) -> list[Table]:
+    """What ``kubectl get deploy,rs,pods -o wide,svc,ep,events -n NAMESPACE`` shows."""
+    now = cluster.clock.now()
+    sections = [
+        ("deployments", views.deployments(await cluster.list(Deployment, namespace=namespace), now)),
+        ("replicasets", views.replica_sets(await cluster.list(ReplicaSet, namespace=namespace), now)),
+        ("pods", views.pods(await cluster.list(Pod, namespace=namespace), now)),
+        ("services", views.services(await cluster.list(Service, namespace=namespace), now)),
+        ("endpoints", views.endpoints(await cluster.list(Endpoints, namespace=namespace), now)),
+        ("events", views.events(await cluster.events(namespace=namespace), now)),
+    ]
+    return [_render(f"{title} ({namespace})", view) for title, view in sections if view.rows]
+
+
+def _render(title: str, view: views.View) -> Table:
+    table = Table(title=title, title_justify="left", box=None, pad_edge=False, header_style="bold")
+    for column in view.columns:
+        table.add_column(column, no_wrap=True)
+    for row in view.rows:
+        table.add_row(*row)
+    return table
 
 
 def main(argv: Sequence[str] | None = None) -> None:
