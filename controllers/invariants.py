@@ -1,0 +1,176 @@
+"""Cluster-level invariants, checked at every committed write by replaying the store's watches.
+
+`RolloutBounds` is the rolling-update promise of a Deployment: Σ ReplicaSet spec.replicas stays within
+replicas + maxSurge, and, once the Deployment was first complete and no pod is lost, available pods stay
+at or above replicas − maxUnavailable. The property tests and the W4 benchmark check rollouts with it.
+"""
+
+from __future__ import annotations
+
+import heapq
+from typing import Any
+
+from controllers.deployment import util
+from controllers.podutil import is_pod_active, is_pod_ready
+from store import MemoryStore
+from store.interface import EventType, WatchEvent
+from store.memory import MemoryWatch
+from store.models import Deployment, Object, Pod, ReplicaSet
+
+
+class RolloutBounds:
+    """Replays every committed write to one Deployment, its ReplicaSets and their pods, checking the
+    rolling-update bounds after each revision.
+
+    It reads three watches of the store opened when it is made (so make it before the Deployment), merged
+    by revision: one write is one revision, so the state after each event is the state of the cluster
+    after that write. `drain` catches up without waiting (call it before the store's history moves past
+    what it has read); `violations` lists each bound broken, `revisions` counts the writes checked.
+    Available means active and Ready: it assumes minReadySeconds 0, where availability changes only
+    with a write.
+    """
+
+    def __init__(self, store: MemoryStore, namespace: str, name: str) -> None:
+        self.namespace = namespace
+        self.name = name
+        self._watches: tuple[MemoryWatch[Any], ...] = (
+            store.watch(Deployment, namespace=namespace),
+            store.watch(ReplicaSet, namespace=namespace),
+            store.watch(Pod, namespace=namespace),
+        )
+        self.deployment: Deployment | None = None
+        # Per generation: (replicas + maxSurge, replicas − maxUnavailable).
+        self._limits: dict[int, tuple[int, int]] = {}
+        self._complete_generation: int | None = None
+        self._replicas: dict[str, int] = {}
+        self._total = 0
+        self._available: set[str] = set()
+        self.revisions = 0
+        self.violations: list[str] = []
+        self.max_total = 0
+        self.min_available: int | None = None
+
+    @property
+    def total(self) -> int:
+        """Σ spec.replicas of the Deployment's ReplicaSets."""
+        return self._total
+
+    @property
+    def available(self) -> int:
+        """Active, Ready pods controlled by the Deployment's ReplicaSets."""
+        return len(self._available)
+
+    def surge_limit(self) -> int | None:
+        """The most pods the ReplicaSets may ask for now, or None before the Deployment exists."""
+        window = self._generations_in_flight()
+        return max(self._limits[g][0] for g in window) if window else None
+
+    def availability_floor(self) -> int | None:
+        """The fewest available pods allowed now, or None before the Deployment was first complete."""
+        deployment = self.deployment
+        if deployment is None or self._complete_generation is None:
+            return None
+        window = range(self._complete_generation, deployment.metadata.generation + 1)
+        return min(self._limits[g][1] for g in window if g in self._limits)
+
+    def _generations_in_flight(self) -> list[int]:
+        deployment = self.deployment
+        if deployment is None:
+            return []
+        first = max(deployment.status.observed_generation, 1)
+        return [g for g in range(first, deployment.metadata.generation + 1) if g in self._limits]
+
+    def drain(self) -> None:
+        """Check every write committed since the last drain, in revision order."""
+        batches = [watch.ready() for watch in self._watches]
+        for event in heapq.merge(*batches, key=lambda event: event.revision):
+            self._apply(event)
+            self._check(event)
+
+    async def follow(self) -> None:
+        """Drain after every burst of pod writes, until cancelled (for runs too long to drain by hand).
+
+        Every step of a rollout writes pods, so waking on them keeps the monitor within the store's
+        history; the Deployment and ReplicaSet writes in between are drained with them, and a last
+        `drain` after the run catches the tail.
+        """
+        pods = self._watches[2]
+        while True:
+            self.drain()
+            await pods.wait_for_change()
+
+    def _apply(self, event: WatchEvent[Any]) -> None:
+        obj = event.object
+        if isinstance(obj, Deployment):
+            if obj.metadata.name == self.name:
+                self._apply_deployment(event.type, obj)
+        elif isinstance(obj, ReplicaSet):
+            self._apply_replica_set(event.type, obj)
+        elif isinstance(obj, Pod):
+            self._apply_pod(event.type, obj)
+
+    def _apply_deployment(self, type_: EventType, deployment: Deployment) -> None:
+        if type_ is EventType.DELETED:
+            self.deployment = None
+            return
+        self.deployment = deployment
+        self._limits.setdefault(
+            deployment.metadata.generation,
+            (
+                deployment.spec.replicas + util.max_surge(deployment),
+                util.min_available(deployment),
+            ),
+        )
+        if util.deployment_complete(deployment, deployment.status):
+            self._complete_generation = deployment.metadata.generation
+
+    def _owned(self, obj: Object, owner_uid: str | None) -> bool:
+        ref = obj.metadata.controller_ref()
+        return ref is not None and owner_uid is not None and ref.uid == owner_uid
+
+    def _apply_replica_set(self, type_: EventType, rs: ReplicaSet) -> None:
+        deployment_uid = self.deployment.metadata.uid if self.deployment is not None else None
+        uid = rs.metadata.uid
+        before = self._replicas.pop(uid, 0)
+        after = 0
+        if type_ is not EventType.DELETED and self._owned(rs, deployment_uid):
+            after = self._replicas[uid] = rs.spec.replicas
+        self._total += after - before
+
+    def _apply_pod(self, type_: EventType, pod: Pod) -> None:
+        ref = pod.metadata.controller_ref()
+        uid = pod.metadata.uid
+        if (
+            type_ is not EventType.DELETED
+            and ref is not None
+            and ref.uid in self._replicas
+            and is_pod_active(pod)
+            and is_pod_ready(pod)
+        ):
+            self._available.add(uid)
+        else:
+            self._available.discard(uid)
+
+    def _check(self, event: WatchEvent[Any]) -> None:
+        self.revisions += 1
+        self.max_total = max(self.max_total, self._total)
+        limit = self.surge_limit()
+        if limit is not None and self._total > limit:
+            self._violated(event, f"Σ spec.replicas {self._total} > replicas + maxSurge {limit}")
+        floor = self.availability_floor()
+        if floor is not None:
+            available = len(self._available)
+            if self.min_available is None or available < self.min_available:
+                self.min_available = available
+            if available < floor:
+                self._violated(event, f"available pods {available} < replicas − maxUnavailable {floor}")
+
+    def _violated(self, event: WatchEvent[Any], what: str) -> None:
+        obj = event.object
+        name = f"{type(obj).kind} {obj.metadata.name}" if obj is not None else "?"
+        generation = self.deployment.metadata.generation if self.deployment is not None else 0
+        observed = self.deployment.status.observed_generation if self.deployment is not None else 0
+        self.violations.append(
+            f"revision {event.revision} ({event.type} {name}), generation {generation}"
+            f" (observed {observed}): {what}"
+        )
