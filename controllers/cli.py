@@ -81,7 +81,6 @@ def run(
             errors.print(str(error), markup=False, highlight=False)
         errors.print(f"{len(invalid.errors)} error(s); nothing was applied.", style="red")
         raise typer.Exit(1) from None
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     unknown = sorted(set(labels) - {f"node-{index}" for index in range(1, nodes + 1)})
     if unknown:
         raise BadArgument(f"no such node: {', '.join(unknown)} (nodes are node-1 … node-{nodes})")
@@ -139,4 +138,6 @@ def _render(title: str, view: views.View) -> Table:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``setpoint`` console script."""
+    # The controllers log every reconcile decision; on the command line only problems are worth a line.
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     app(args=list(argv) if argv is not None else sys.argv[1:], prog_name="setpoint")

@@ -1,0 +1,805 @@
+"""NodeLifecycleController: node health from heartbeats, condition taints, rate-limited NoExecute taints.
+
+A port of Kubernetes' pkg/controller/nodelifecycle. Every ``node_monitor_period`` (5 s) one pass looks at
+every node: a node is heard from when its Lease in ``kube-node-lease`` is renewed or its Ready condition's
+``lastHeartbeatTime`` changes, both observed on this controller's own clock (upstream's nodeHealthMap). A
+node not heard from for ``node_monitor_grace_period`` (50 s) gets Ready, MemoryPressure, DiskPressure and
+PIDPressure set to Unknown, a ``NodeNotReady`` event, and its pods' Ready condition set to False.
+
+Condition taints with effect NoSchedule (not-ready, unreachable, memory/disk/pid-pressure,
+network-unavailable, unschedulable) follow each node update at once. The NoExecute ``not-ready`` and
+``unreachable`` taints — the ones that make the taint eviction controller delete pods — go through one
+rate-limited queue per zone, whose rate follows the zone's health (`compute_zone_state`): 0.1 nodes/s
+normally, 0.01 or 0 in a partially disrupted zone, and none at all while every zone is fully disrupted
+("master disruption mode"), when existing NoExecute taints are removed too.
+
+What it is not: it deletes no pods itself (`controllers.tainteviction` does), and it does not reconcile the
+beta os/arch node labels upstream still keeps in step.
+
+One `Controller` whose key space holds the nodes (``Request("", node)``: the NoSchedule pass), the pods
+(``Request(namespace, pod)``: mark a pod bound to an unhealthy node not ready) and two passes keyed by
+namespaces no object can have (``:monitor`` and ``:taint``), so a pass never runs twice at once. The
+passes are started by loop timers (clock ``call_at``), never by a task per node, so they do not keep a
+simulation from settling.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import itertools
+import math
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from datetime import datetime
+from enum import StrEnum
+
+import anyio
+import anyio.abc
+import attrs
+import structlog
+
+from controllers.events import NORMAL, WARNING, EventRecorder
+from reconcile import Controller, Manager, Request, Result
+from reconcile.clock import Clock, Timer
+from reconcile.informer import BY_NODE, index_by_node_name
+from store import Conflict, NotFound, Store
+from store.models import Lease, Node, NodeCondition, Pod, Taint
+
+log = structlog.get_logger("setpoint.nodelifecycle")
+
+NODE_LEASE_NAMESPACE = "kube-node-lease"
+
+TAINT_NOT_READY = "node.kubernetes.io/not-ready"
+TAINT_UNREACHABLE = "node.kubernetes.io/unreachable"
+TAINT_UNSCHEDULABLE = "node.kubernetes.io/unschedulable"
+TAINT_MEMORY_PRESSURE = "node.kubernetes.io/memory-pressure"
+TAINT_DISK_PRESSURE = "node.kubernetes.io/disk-pressure"
+TAINT_PID_PRESSURE = "node.kubernetes.io/pid-pressure"
+TAINT_NETWORK_UNAVAILABLE = "node.kubernetes.io/network-unavailable"
+
+NO_SCHEDULE = "NoSchedule"
+NO_EXECUTE = "NoExecute"
+
+LABEL_ZONE = "topology.kubernetes.io/zone"
+LABEL_REGION = "topology.kubernetes.io/region"
+LABEL_ZONE_BETA = "failure-domain.beta.kubernetes.io/zone"
+LABEL_REGION_BETA = "failure-domain.beta.kubernetes.io/region"
+#: Nodes with this label do not count towards their zone's health.
+LABEL_EXCLUDE_DISRUPTION = "node.kubernetes.io/exclude-disruption"
+
+#: The node-lifecycle-controller's defaults (kube-controller-manager flags).
+NODE_MONITOR_PERIOD = 5.0
+NODE_MONITOR_GRACE_PERIOD = 50.0
+NODE_STARTUP_GRACE_PERIOD = 60.0
+EVICTION_LIMITER_QPS = 0.1
+SECONDARY_EVICTION_LIMITER_QPS = 0.01
+LARGE_CLUSTER_SIZE_THRESHOLD = 50
+UNHEALTHY_ZONE_THRESHOLD = 0.55
+#: Every zone's tainting limiter holds one token at most (scheduler.EvictionRateLimiterBurst).
+EVICTION_RATE_LIMITER_BURST = 1
+#: How often one node's health update is attempted in a pass before it is skipped (NodeHealthUpdateRetry).
+NODE_HEALTH_UPDATE_RETRY = 5
+#: How long a tainting attempt waits after the node had no Ready condition to read.
+_TAINT_RETRY_DELAY = 0.05
+#: A bucket this close to a whole token has it: refilling in float steps must not miss the instant.
+_TOKEN_EPSILON = 1e-9
+
+#: Which condition, in which status, calls for which NoSchedule taint.
+CONDITION_TAINTS: dict[str, dict[str, str]] = {
+    "Ready": {"False": TAINT_NOT_READY, "Unknown": TAINT_UNREACHABLE},
+    "MemoryPressure": {"True": TAINT_MEMORY_PRESSURE},
+    "DiskPressure": {"True": TAINT_DISK_PRESSURE},
+    "NetworkUnavailable": {"True": TAINT_NETWORK_UNAVAILABLE},
+    "PIDPressure": {"True": TAINT_PID_PRESSURE},
+}
+_CONDITION_TAINT_KEYS = frozenset(key for taints in CONDITION_TAINTS.values() for key in taints.values())
+#: The conditions set to Unknown when the kubelet goes quiet (NetworkUnavailable belongs to the network).
+_KUBELET_CONDITIONS = ("Ready", "MemoryPressure", "DiskPressure", "PIDPressure")
+
+UNREACHABLE_NO_EXECUTE = Taint(key=TAINT_UNREACHABLE, effect=NO_EXECUTE)
+NOT_READY_NO_EXECUTE = Taint(key=TAINT_NOT_READY, effect=NO_EXECUTE)
+
+_MONITOR = Request(":monitor", "")
+_TAINT = Request(":taint", "")
+
+
+class ZoneState(StrEnum):
+    INITIAL = "Initial"
+    NORMAL = "Normal"
+    FULL_DISRUPTION = "FullDisruption"
+    PARTIAL_DISRUPTION = "PartialDisruption"
+
+
+# --- pure rules -------------------------------------------------------------------------------
+
+
+def compute_zone_state(
+    ready_conditions: Sequence[NodeCondition | None], unhealthy_threshold: float = UNHEALTHY_ZONE_THRESHOLD
+) -> tuple[int, ZoneState]:
+    """How many nodes of a zone are not ready, and the zone's state (ComputeZoneState).
+
+    Fully disrupted when no node is ready; partially when more than two are not ready and they are at
+    least ``unhealthy_threshold`` of the zone; normal otherwise. A node without a Ready condition is not
+    ready.
+    """
+    ready = sum(1 for c in ready_conditions if c is not None and c.status == "True")
+    not_ready = len(ready_conditions) - ready
+    if ready == 0 and not_ready > 0:
+        return not_ready, ZoneState.FULL_DISRUPTION
+    if not_ready > 2 and not_ready / (not_ready + ready) >= unhealthy_threshold:
+        return not_ready, ZoneState.PARTIAL_DISRUPTION
+    return not_ready, ZoneState.NORMAL
+
+
+def zone_key(node: Node) -> str:
+    """The zone a node counts in: region and zone from the topology labels ("" without them)."""
+    labels = node.metadata.labels
+    zone = labels.get(LABEL_ZONE, labels.get(LABEL_ZONE_BETA, ""))
+    region = labels.get(LABEL_REGION, labels.get(LABEL_REGION_BETA, ""))
+    if not region and not zone:
+        return ""
+    return f"{region}:\x00:{zone}"
+
+
+def condition_taints(node: Node) -> list[Taint]:
+    """The NoSchedule taints the node's conditions and ``spec.unschedulable`` call for."""
+    taints = []
+    for condition in node.status.conditions:
+        key = CONDITION_TAINTS.get(condition.type, {}).get(condition.status)
+        if key is not None:
+            taints.append(Taint(key=key, effect=NO_SCHEDULE))
+    if node.spec.unschedulable:
+        taints.append(Taint(key=TAINT_UNSCHEDULABLE, effect=NO_SCHEDULE))
+    return taints
+
+
+def _matches(a: Taint, b: Taint) -> bool:
+    """Same key and effect: one taint as far as adding and removing go (Taint.MatchTaint)."""
+    return a.key == b.key and a.effect == b.effect
+
+
+def has_taint(taints: Iterable[Taint], template: Taint) -> bool:
+    return any(_matches(taint, template) for taint in taints)
+
+
+# --- the rate-limited timed queue ---------------------------------------------------------------
+
+
+class TokenBucket:
+    """A token bucket asked with `try_accept` (flowcontrol's TokenBucketRateLimiter); qps 0 never accepts.
+
+    It starts full. Time comes from the clock, so on virtual time it refills on virtual time.
+    """
+
+    def __init__(self, qps: float, burst: int, clock: Clock) -> None:
+        self.qps = qps
+        self._burst = burst
+        self._clock = clock
+        self._tokens = float(burst) if qps > 0 else 0.0
+        self._last = clock.monotonic()
+
+    def _refill(self) -> None:
+        now = self._clock.monotonic()
+        if self.qps > 0 and now > self._last:
+            self._tokens = min(self._tokens + (now - self._last) * self.qps, float(self._burst))
+        self._last = now
+
+    def try_accept(self) -> bool:
+        self._refill()
+        if self._tokens >= 1.0 - _TOKEN_EPSILON:
+            self._tokens = max(self._tokens - 1.0, 0.0)
+            return True
+        return False
+
+    def next_token_at(self) -> float:
+        """When the next token is there (infinity for a bucket that never fills)."""
+        self._refill()
+        if self._tokens >= 1.0 - _TOKEN_EPSILON:
+            return self._last
+        if self.qps <= 0:
+            return math.inf
+        return self._last + (1.0 - self._tokens) / self.qps
+
+
+@attrs.define
+class TimedValue:
+    value: str
+    uid: str
+    added_at: float
+    process_at: float
+
+
+class RateLimitedTimedQueue:
+    """Unique values ordered by when to process them, handed out under a token bucket.
+
+    A port of nodelifecycle/scheduler's RateLimitedTimedQueue. A value is added once until `remove`d:
+    after it was processed successfully it stays in the set, so it is not queued again until the node is
+    marked reachable. Ties in ``process_at`` keep insertion order, so runs are deterministic.
+    """
+
+    def __init__(self, qps: float, clock: Clock) -> None:
+        self._clock = clock
+        self.limiter = TokenBucket(qps, EVICTION_RATE_LIMITER_BURST, clock)
+        self._heap: list[tuple[float, int, TimedValue]] = []
+        self._set: set[str] = set()
+        self._order = itertools.count()
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+    def add(self, value: str, uid: str) -> bool:
+        if value in self._set:
+            return False
+        now = self._clock.monotonic()
+        self._push(TimedValue(value=value, uid=uid, added_at=now, process_at=now))
+        self._set.add(value)
+        return True
+
+    def remove(self, value: str) -> bool:
+        """Forget ``value``: out of the queue, and free to be added again."""
+        if value not in self._set:
+            return False
+        self._set.discard(value)
+        self._drop(value)
+        return True
+
+    def clear(self) -> None:
+        self._heap.clear()
+        self._set.clear()
+
+    def _push(self, item: TimedValue) -> None:
+        heapq.heappush(self._heap, (item.process_at, next(self._order), item))
+
+    def _drop(self, value: str) -> None:
+        self._heap = [entry for entry in self._heap if entry[2].value != value]
+        heapq.heapify(self._heap)
+
+    def head(self) -> TimedValue | None:
+        return self._heap[0][2] if self._heap else None
+
+    async def try_(self, action: Callable[[TimedValue], Awaitable[tuple[bool, float]]]) -> None:
+        """Process due values while the limiter allows (Try).
+
+        ``action`` returns (done, wait): a value not done is processed again ``wait`` seconds later.
+        """
+        item = self.head()
+        while item is not None:
+            if not self.limiter.try_accept():
+                break
+            now = self._clock.monotonic()
+            if now < item.process_at:
+                break
+            done, wait = await action(item)
+            self._drop(item.value)
+            if not done:
+                item.process_at = now + wait
+                self._push(item)
+            item = self.head()
+
+    def next_attempt_at(self) -> float:
+        """When `try_` could next make progress (infinity if it never can without a change)."""
+        item = self.head()
+        if item is None:
+            return math.inf
+        return max(item.process_at, self.limiter.next_token_at())
+
+    def swap_limiter(self, qps: float) -> None:
+        """Use a new rate (SwapLimiter): a new bucket, drained if the old one was empty (burst 1)."""
+        if self.limiter.qps == qps:
+            return
+        new = TokenBucket(max(qps, 0.0), EVICTION_RATE_LIMITER_BURST, self._clock)
+        if qps > 0 and not self.limiter.try_accept():
+            new.try_accept()
+        self.limiter = new
+
+
+# --- the controller ---------------------------------------------------------------------------
+
+
+@attrs.define
+class _NodeHealth:
+    """What the controller last saw of a node, and when, on its own clock (nodeHealthData)."""
+
+    probe_timestamp: float
+    ready_transition_timestamp: float
+    status_ready: NodeCondition | None
+    lease_renew_time: datetime | None = None
+
+
+class NodeLifecycleController(Controller):
+    """Node health, condition taints and rate-limited NoExecute taints (kube-controller-manager's
+    node-lifecycle-controller).
+
+    Knobs mirror the controller-manager flags: ``node_monitor_period``, ``node_monitor_grace_period``,
+    ``node_startup_grace_period``, ``eviction_limiter_qps`` (--node-eviction-rate),
+    ``secondary_eviction_limiter_qps``, ``large_cluster_threshold`` and ``unhealthy_zone_threshold``.
+    """
+
+    def __init__(
+        self,
+        manager: Manager,
+        *,
+        node_monitor_period: float = NODE_MONITOR_PERIOD,
+        node_monitor_grace_period: float = NODE_MONITOR_GRACE_PERIOD,
+        node_startup_grace_period: float = NODE_STARTUP_GRACE_PERIOD,
+        eviction_limiter_qps: float = EVICTION_LIMITER_QPS,
+        secondary_eviction_limiter_qps: float = SECONDARY_EVICTION_LIMITER_QPS,
+        large_cluster_threshold: int = LARGE_CLUSTER_SIZE_THRESHOLD,
+        unhealthy_zone_threshold: float = UNHEALTHY_ZONE_THRESHOLD,
+        workers: int = 8,
+    ) -> None:
+        super().__init__(
+            "node-lifecycle-controller", self, kind=Node, watches={Pod: _pod_request}, workers=workers
+        )
+        if node_monitor_period <= 0:
+            raise ValueError("node_monitor_period must be positive")
+        self._store: Store = manager.store
+        self._clock = manager.clock
+        self._monitor_period = node_monitor_period
+        self._grace_period = node_monitor_grace_period
+        self._startup_grace_period = node_startup_grace_period
+        self.eviction_limiter_qps = eviction_limiter_qps
+        self.secondary_eviction_limiter_qps = secondary_eviction_limiter_qps
+        self.large_cluster_threshold = large_cluster_threshold
+        self.unhealthy_zone_threshold = unhealthy_zone_threshold
+        self._events = EventRecorder(manager.store, manager.clock, "node-controller")
+        self._nodes = manager.informer(Node)
+        self._pods = manager.informer(Pod)
+        self._leases = manager.informer(Lease)
+        self._pods.ensure_index(BY_NODE, index_by_node_name)
+        self._known_nodes: dict[str, Node] = {}
+        self._health: dict[str, _NodeHealth] = {}
+        self._nodes_to_retry: set[str] = set()
+        #: The node each pod was on when last looked at: only a new binding is a pod update here.
+        self._pod_nodes: dict[tuple[str, str], str] = {}
+        self.zone_states: dict[str, ZoneState] = {}
+        self.zone_tainters: dict[str, RateLimitedTimedQueue] = {}
+        self._monitor_timer: Timer | None = None
+        self._taint_timer: Timer | None = None
+        self._taint_timer_at = math.inf
+        self._running = False
+
+    # --- running ------------------------------------------------------------------------------
+
+    async def run(
+        self,
+        manager: Manager,
+        *,
+        task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Run the controller with the monitor pass on a loop timer (first pass at once)."""
+        self._running = True
+        self._arm_monitor(self._clock.monotonic())
+        try:
+            await super().run(manager, task_status=task_status)
+        finally:
+            self._running = False
+            for timer in (self._monitor_timer, self._taint_timer):
+                if timer is not None:
+                    timer.cancel()
+            self._monitor_timer = self._taint_timer = None
+            self._taint_timer_at = math.inf
+
+    def _arm_monitor(self, deadline: float) -> None:
+        self._monitor_timer = self._clock.call_at(deadline, lambda: self._monitor_tick(deadline))
+
+    def _monitor_tick(self, deadline: float) -> None:
+        # A steady cadence: the next pass is due a period after this one was.
+        self._arm_monitor(deadline + self._monitor_period)
+        with contextlib.suppress(RuntimeError):  # between a crash and the restart there is no queue
+            self.enqueue(_MONITOR)
+
+    def _arm_tainting(self, deadline: float) -> None:
+        """Make sure a tainting pass runs at ``deadline`` (the earliest one asked for wins)."""
+        if not self._running or deadline == math.inf or deadline >= self._taint_timer_at:
+            return
+        if self._taint_timer is not None:
+            self._taint_timer.cancel()
+        self._taint_timer_at = deadline
+
+        def fire() -> None:
+            self._taint_timer = None
+            self._taint_timer_at = math.inf
+            with contextlib.suppress(RuntimeError):
+                self.enqueue(_TAINT)
+
+        self._taint_timer = self._clock.call_at(max(deadline, self._clock.monotonic()), fire)
+
+    async def reconcile(self, request: Request) -> Result | None:
+        if request == _MONITOR:
+            await self.monitor_node_health()
+            # Tainting runs under its own key, so two passes never take from one queue at once.
+            self.enqueue(_TAINT)
+        elif request == _TAINT:
+            await self._no_execute_tainting_pass()
+        elif request.namespace:
+            await self._process_pod(request)
+        else:
+            await self._no_schedule_tainting_pass(request.name)
+        return None
+
+    # --- NoSchedule condition taints ----------------------------------------------------------------
+
+    async def _no_schedule_tainting_pass(self, name: str) -> None:
+        node = self._nodes.get(name)
+        if node is None:
+            return
+        wanted = condition_taints(node)
+        present = [
+            taint
+            for taint in node.spec.taints
+            if taint.effect == NO_SCHEDULE
+            and (taint.key == TAINT_UNSCHEDULABLE or taint.key in _CONDITION_TAINT_KEYS)
+        ]
+        to_add = [taint for taint in wanted if not has_taint(present, taint)]
+        to_remove = [taint for taint in present if not has_taint(wanted, taint)]
+        if to_add or to_remove:
+            await self._swap_taints(name, to_add, to_remove)
+
+    async def _swap_taints(self, name: str, to_add: Sequence[Taint], to_remove: Sequence[Taint]) -> bool:
+        """Add and remove taints on the node, from its latest version (SwapNodeControllerTaint).
+
+        Taints are added with ``timeAdded`` now; one already present (same key and effect) is kept as it
+        is. Returns False when the node is gone.
+        """
+        now = self._clock.now().replace(microsecond=0)
+        for _ in range(NODE_HEALTH_UPDATE_RETRY):
+            try:
+                node = await self._store.get(Node, name)
+            except NotFound:
+                return False
+            taints = [taint for taint in node.spec.taints if not has_taint(to_remove, taint)]
+            taints += [
+                attrs.evolve(taint, time_added=now) for taint in to_add if not has_taint(taints, taint)
+            ]
+            if tuple(taints) == node.spec.taints:
+                return True
+            try:
+                updated = await self._store.update(
+                    attrs.evolve(node, spec=attrs.evolve(node.spec, taints=tuple(taints)))
+                )
+            except Conflict:
+                continue
+            except NotFound:
+                return False
+            # Passes decide from the cache: let it see this write before anything looks again.
+            await self._nodes.wait_for(int(updated.metadata.resource_version))
+            return True
+        raise Conflict(f"could not update the taints of node {name}: too many conflicts")
+
+    # --- the monitor pass -----------------------------------------------------------------------
+
+    async def monitor_node_health(self) -> None:
+        """One pass over every node (monitorNodeHealth): health, pods, NoExecute queueing, zones."""
+        nodes = self._nodes.list()
+        names = {node.metadata.name for node in nodes}
+        for node in nodes:
+            self._add_zone(zone_key(node))
+            if node.metadata.name not in self._known_nodes:
+                await self._record_node_event(
+                    node, "RegisteredNode", f"Registered Node {node.metadata.name} in Controller"
+                )
+                self._known_nodes[node.metadata.name] = node
+                await self.mark_node_as_reachable(node)
+        for name in [name for name in self._known_nodes if name not in names]:
+            gone = self._known_nodes.pop(name)
+            self._health.pop(name, None)
+            self._nodes_to_retry.discard(name)
+            await self._record_node_event(gone, "RemovingNode", f"Removing Node {name} from Controller")
+
+        zone_conditions: dict[str, list[NodeCondition | None]] = {}
+        for node in nodes:
+            await self._monitor_node(node, zone_conditions)
+        await self._handle_disruption(zone_conditions, nodes)
+
+    async def _monitor_node(self, node: Node, zone_conditions: dict[str, list[NodeCondition | None]]) -> None:
+        name = node.metadata.name
+        for _ in range(NODE_HEALTH_UPDATE_RETRY):
+            try:
+                observed, current = await self._try_update_node_health(node)
+                break
+            except NotFound:
+                return
+            except Conflict:
+                try:
+                    node = await self._store.get(Node, name)
+                except NotFound:
+                    return
+        else:
+            log.warning("could not update node health; no pods will be evicted", node=name)
+            return
+        if LABEL_EXCLUDE_DISRUPTION not in node.metadata.labels:
+            zone_conditions.setdefault(zone_key(node), []).append(current)
+        if current is None:
+            return
+        await self._process_taint_based_eviction(node, observed)
+        went_unready = current.status != "True" and observed.status == "True"
+        if went_unready:
+            await self._events.event(node, NORMAL, "NodeNotReady", f"Node {name} status is now: NodeNotReady")
+        if went_unready or (name in self._nodes_to_retry and observed.status != "True"):
+            pods = self._pods.by_index(BY_NODE, name)
+            if not await self.mark_pods_not_ready(pods, name):
+                self._nodes_to_retry.add(name)
+                return
+        self._nodes_to_retry.discard(name)
+
+    async def _try_update_node_health(self, node: Node) -> tuple[NodeCondition, NodeCondition | None]:
+        """Refresh what we know of the node and mark it Unknown once silent too long (tryUpdateNodeHealth).
+
+        Returns the Ready condition as observed and as it is now (None if the node never posted one).
+        """
+        name = node.metadata.name
+        now = self._clock.monotonic()
+        health = self._health.get(name)
+        current = node.status.condition("Ready")
+        created = node.metadata.creation_timestamp
+        if current is None:
+            # Never posted: treat it as Unknown since its creation, with the longer startup grace.
+            observed = NodeCondition(
+                type="Ready", status="Unknown", last_heartbeat_time=created, last_transition_time=created
+            )
+            grace = self._startup_grace_period
+            if health is None:
+                created_at = now - self._age(created)
+                health = _NodeHealth(
+                    probe_timestamp=created_at, ready_transition_timestamp=created_at, status_ready=None
+                )
+            else:
+                health.status_ready = None
+        else:
+            observed = current
+            grace = self._grace_period
+        saved = health.status_ready if health is not None else None
+        saved_renew = health.lease_renew_time if health is not None else None
+        if (
+            health is None
+            or (saved is None and current is not None)
+            or (saved is not None and current is None)
+        ):
+            health = _NodeHealth(probe_timestamp=now, ready_transition_timestamp=now, status_ready=current)
+        elif (
+            saved is not None
+            and current is not None
+            and saved.last_heartbeat_time != current.last_heartbeat_time
+        ):
+            transition = (
+                now
+                if saved.last_transition_time != current.last_transition_time
+                else health.ready_transition_timestamp
+            )
+            health = _NodeHealth(
+                probe_timestamp=now, ready_transition_timestamp=transition, status_ready=current
+            )
+        health.lease_renew_time = saved_renew
+        lease = self._leases.get(name, NODE_LEASE_NAMESPACE)
+        renewed = lease.spec.renew_time if lease is not None else None
+        if renewed is not None and (saved_renew is None or saved_renew < renewed):
+            # A renewed lease is a heartbeat even if the kubelet never posted a status.
+            health.lease_renew_time = renewed
+            health.probe_timestamp = now
+        self._health[name] = health
+        if now <= health.probe_timestamp + grace:
+            return observed, current
+        updated = self._unknown_conditions(node)
+        new_ready = updated.status.condition("Ready")
+        if new_ready == observed:
+            return observed, new_ready
+        await self._store.update_status(updated)
+        health.status_ready = new_ready
+        health.ready_transition_timestamp = now
+        return observed, new_ready
+
+    def _age(self, created: datetime | None) -> float:
+        if created is None:
+            return 0.0
+        return max((self._clock.now() - created).total_seconds(), 0.0)
+
+    def _unknown_conditions(self, node: Node) -> Node:
+        """The node with the kubelet's conditions Unknown: it stopped posting, or never did."""
+        now = self._clock.now().replace(microsecond=0)
+        conditions = list(node.status.conditions)
+        for type_ in _KUBELET_CONDITIONS:
+            index = next((i for i, c in enumerate(conditions) if c.type == type_), None)
+            if index is None:
+                conditions.append(
+                    NodeCondition(
+                        type=type_,
+                        status="Unknown",
+                        reason="NodeStatusNeverUpdated",
+                        message="Kubelet never posted node status.",
+                        last_heartbeat_time=node.metadata.creation_timestamp,
+                        last_transition_time=now,
+                    )
+                )
+            elif conditions[index].status != "Unknown":
+                conditions[index] = attrs.evolve(
+                    conditions[index],
+                    status="Unknown",
+                    reason="NodeStatusUnknown",
+                    message="Kubelet stopped posting node status.",
+                    last_transition_time=now,
+                )
+        return attrs.evolve(node, status=attrs.evolve(node.status, conditions=tuple(conditions)))
+
+    async def _record_node_event(self, node: Node, reason: str, message: str) -> None:
+        await self._events.event(node, NORMAL, reason, f"Node {node.metadata.name} event: {message}")
+
+    # --- pods -----------------------------------------------------------------------------------
+
+    async def mark_pods_not_ready(self, pods: Iterable[Pod], node_name: str) -> bool:
+        """Set the Ready condition of the node's pods to False (MarkPodsNotReady); False if any failed."""
+        ok = True
+        now = self._clock.now().replace(microsecond=0)
+        for pod in pods:
+            if pod.spec.node_name != node_name:
+                continue
+            ready = pod.status.condition("Ready")
+            if ready is None or ready.status == "False":
+                continue
+            conditions = tuple(
+                attrs.evolve(c, status="False", last_transition_time=now) if c.type == "Ready" else c
+                for c in pod.status.conditions
+            )
+            try:
+                await self._store.update_status(
+                    attrs.evolve(pod, status=attrs.evolve(pod.status, conditions=conditions))
+                )
+            except NotFound:
+                continue
+            except Conflict as exc:
+                log.info("could not mark pod not ready", pod=pod.metadata.name, error=str(exc))
+                ok = False
+            await self._events.event(pod, WARNING, "NodeNotReady", "Node is not ready")
+        return ok
+
+    async def _process_pod(self, request: Request) -> None:
+        """A pod newly bound to a node we last saw not ready is not ready either (processPod).
+
+        Only a pod's first sighting or a change of its node counts, as with upstream's podUpdated:
+        reacting to every status write would fight a kubelet that reports the pod ready again.
+        """
+        key = (request.namespace, request.name)
+        pod = self._pods.get(request.name, request.namespace)
+        if pod is None:
+            self._pod_nodes.pop(key, None)
+            return
+        if not pod.spec.node_name or self._pod_nodes.get(key) == pod.spec.node_name:
+            return
+        self._pod_nodes[key] = pod.spec.node_name
+        health = self._health.get(pod.spec.node_name)
+        if health is None or health.status_ready is None or self._nodes.get(pod.spec.node_name) is None:
+            return
+        if health.status_ready.status != "True" and not await self.mark_pods_not_ready(
+            [pod], pod.spec.node_name
+        ):
+            del self._pod_nodes[key]  # so that the retry looks again
+            raise RuntimeError(f"could not mark pod {request} not ready; retrying")
+
+    # --- NoExecute taints -----------------------------------------------------------------------
+
+    async def _process_taint_based_eviction(self, node: Node, observed: NodeCondition) -> None:
+        name = node.metadata.name
+        # The pass's list may predate a tainting pass's write: judge the taints on the freshest copy.
+        node = self._nodes.get(name) or node
+        if observed.status == "False":
+            if has_taint(node.spec.taints, UNREACHABLE_NO_EXECUTE):
+                # The node was unreachable and now says it is not ready: swap at once, no queueing.
+                await self._swap_taints(name, [NOT_READY_NO_EXECUTE], [UNREACHABLE_NO_EXECUTE])
+            else:
+                self._mark_node_for_tainting(node, NOT_READY_NO_EXECUTE)
+        elif observed.status == "Unknown":
+            if has_taint(node.spec.taints, NOT_READY_NO_EXECUTE):
+                await self._swap_taints(name, [UNREACHABLE_NO_EXECUTE], [NOT_READY_NO_EXECUTE])
+            else:
+                self._mark_node_for_tainting(node, UNREACHABLE_NO_EXECUTE)
+        elif observed.status == "True":
+            await self.mark_node_as_reachable(node)
+
+    def _mark_node_for_tainting(self, node: Node, taint: Taint) -> None:
+        tainter = self.zone_tainters[zone_key(node)]
+        if not has_taint(node.spec.taints, taint):
+            tainter.remove(node.metadata.name)
+        tainter.add(node.metadata.name, node.metadata.uid)
+
+    async def mark_node_as_reachable(self, node: Node) -> bool:
+        """Remove both NoExecute taints and forget the node in its zone's queue (markNodeAsReachable)."""
+        name = node.metadata.name
+        current = self._nodes.get(name) or node
+        if has_taint(current.spec.taints, UNREACHABLE_NO_EXECUTE) or has_taint(
+            current.spec.taints, NOT_READY_NO_EXECUTE
+        ):
+            await self._swap_taints(name, [], [UNREACHABLE_NO_EXECUTE, NOT_READY_NO_EXECUTE])
+        tainter = self.zone_tainters.get(zone_key(node))
+        return tainter is not None and tainter.remove(name)
+
+    async def _no_execute_tainting_pass(self) -> None:
+        """Taint the queued nodes each zone's limiter lets through (doNoExecuteTaintingPass)."""
+        for zone in sorted(self.zone_tainters):
+            tainter = self.zone_tainters[zone]
+            await tainter.try_(self._taint_one)
+            self._arm_tainting(tainter.next_attempt_at())
+
+    async def _taint_one(self, item: TimedValue) -> tuple[bool, float]:
+        node = self._nodes.get(item.value)
+        if node is None:
+            return True, 0.0
+        ready = node.status.condition("Ready")
+        if ready is None:
+            return False, _TAINT_RETRY_DELAY
+        # Unreachable and not-ready are exclusive, the way the Ready condition's values are.
+        if ready.status == "False":
+            add, remove = NOT_READY_NO_EXECUTE, UNREACHABLE_NO_EXECUTE
+        elif ready.status == "Unknown":
+            add, remove = UNREACHABLE_NO_EXECUTE, NOT_READY_NO_EXECUTE
+        else:
+            return True, 0.0
+        try:
+            done = await self._swap_taints(item.value, [add], [remove])
+        except Conflict:
+            return False, 0.0
+        return done, 0.0
+
+    # --- zones ----------------------------------------------------------------------------------
+
+    def _add_zone(self, zone: str) -> None:
+        if zone not in self.zone_states:
+            self.zone_states[zone] = ZoneState.INITIAL
+            self.zone_tainters[zone] = RateLimitedTimedQueue(self.eviction_limiter_qps, self._clock)
+
+    def zone_qps(self, state: ZoneState, zone_size: int) -> float:
+        """The tainting rate of a zone in ``state`` (setLimiterInZone, ReducedQPSFunc, HealthyQPSFunc)."""
+        if state is ZoneState.PARTIAL_DISRUPTION:
+            return self.secondary_eviction_limiter_qps if zone_size > self.large_cluster_threshold else 0.0
+        return self.eviction_limiter_qps
+
+    def _set_limiter_in_zone(self, zone: str, zone_size: int, state: ZoneState) -> None:
+        if state is not ZoneState.INITIAL:
+            self.zone_tainters[zone].swap_limiter(self.zone_qps(state, zone_size))
+
+    async def _handle_disruption(
+        self, zone_conditions: dict[str, list[NodeCondition | None]], nodes: Sequence[Node]
+    ) -> None:
+        new_states: dict[str, ZoneState] = {}
+        all_are_fully_disrupted = True
+        for zone in sorted(zone_conditions):
+            _, state = compute_zone_state(zone_conditions[zone], self.unhealthy_zone_threshold)
+            if state is not ZoneState.FULL_DISRUPTION:
+                all_are_fully_disrupted = False
+            new_states[zone] = state
+            self.zone_states.setdefault(zone, ZoneState.INITIAL)
+        for zone in [zone for zone in self.zone_states if zone not in zone_conditions]:
+            del self.zone_states[zone]
+        all_were_fully_disrupted = all(
+            state is ZoneState.FULL_DISRUPTION for state in self.zone_states.values()
+        )
+        if all_are_fully_disrupted and all_were_fully_disrupted:
+            return
+        if all_are_fully_disrupted:
+            log.info("every node is not ready; entering master disruption mode")
+            for node in nodes:
+                await self.mark_node_as_reachable(node)
+            for zone in self.zone_states:
+                self.zone_tainters[zone].swap_limiter(0.0)
+                self.zone_states[zone] = ZoneState.FULL_DISRUPTION
+            return
+        if all_were_fully_disrupted:
+            log.info("some nodes are ready again; exiting master disruption mode")
+            now = self._clock.monotonic()
+            for node in nodes:
+                health = self._health.get(node.metadata.name)
+                if health is not None:
+                    health.probe_timestamp = health.ready_transition_timestamp = now
+            for zone in self.zone_states:
+                self._set_limiter_in_zone(zone, len(zone_conditions[zone]), new_states[zone])
+                self.zone_states[zone] = new_states[zone]
+            return
+        for zone, state in self.zone_states.items():
+            new_state = new_states[zone]
+            if state is not new_state:
+                log.info("zone changed state", zone=zone, state=new_state.value)
+                self._set_limiter_in_zone(zone, len(zone_conditions[zone]), new_state)
+                self.zone_states[zone] = new_state
+
+
+def _pod_request(pod: Pod) -> Iterable[Request]:
+    return (Request(pod.metadata.namespace, pod.metadata.name),) if pod.spec.node_name else ()
