@@ -24,11 +24,14 @@ import anyio
 import attrs
 
 from controllers.deployment import DeploymentController
+from controllers.endpoints import EndpointsController
 from controllers.events import creation_order
 from controllers.garbagecollector import GarbageCollector
 from controllers.kubelet import Kubelet, NodeConfig
+from controllers.nodelifecycle import NodeLifecycleController
 from controllers.replicaset import ReplicaSetController
 from controllers.scheduler import Scheduler
+from controllers.tainteviction import TaintEvictionController
 from reconcile import Manager, RealClock
 from reconcile.randomness import Entropy
 from reconcile.testing import Simulation
@@ -80,6 +83,9 @@ class Cluster:
             ReplicaSetController(self.manager),
             Scheduler(self.manager),
             GarbageCollector(self.manager),
+            EndpointsController(self.manager),
+            NodeLifecycleController(self.manager),
+            TaintEvictionController(self.manager),
         ]
         self._stack: AsyncExitStack | None = None
 

@@ -22,6 +22,7 @@ import attrs
 import jsonpatch
 
 from store import strategy
+from store.allocation import DEFAULT_NODE_PORT_RANGE, DEFAULT_SERVICE_CIDR, ServiceAllocator
 from store.errors import (
     OPTIMISTIC_LOCK_MESSAGE,
     AlreadyExists,
@@ -44,7 +45,7 @@ from store.interface import (
     WatchBase,
     WatchEvent,
 )
-from store.models import Namespace, Object, ObjectMeta, Pod, replace, status_of, with_fields
+from store.models import Namespace, Object, ObjectMeta, Pod, Service, replace, status_of, with_fields
 from store.scheme import KindInfo, Scheme
 from store.seams import Rng, TimeSource, WallTime, make_rng, random_suffix, random_uid
 from store.selectors import FieldSelector, Selector, parse_field_selector, parse_selector
@@ -108,6 +109,8 @@ class MemoryStore:
 
     ``history`` is how many of the latest revisions stay watchable; ``clock`` stamps timestamps and
     ``rng`` (or ``seed``) draws uids and generated names, so a simulation is reproducible.
+    Services get ClusterIPs from ``service_cidr`` and node ports from ``node_port_range`` (inclusive), as
+    the apiserver's service registry allocates them (see `store.allocation`).
     """
 
     def __init__(
@@ -119,6 +122,8 @@ class MemoryStore:
         seed: int | None = None,
         history: int = 20_000,
         system_namespaces: bool = True,
+        service_cidr: str = DEFAULT_SERVICE_CIDR,
+        node_port_range: tuple[int, int] = DEFAULT_NODE_PORT_RANGE,
     ) -> None:
         if history < 1:
             raise ValueError("history must keep at least one revision")
@@ -130,6 +135,7 @@ class MemoryStore:
         self._floor = 0
         self._kinds: dict[KindInfo, _KindState] = {}
         self._closed = False
+        self._services = ServiceAllocator(service_cidr, node_port_range)
         if system_namespaces:
             for name in SYSTEM_NAMESPACES:
                 self._create(Namespace(metadata=ObjectMeta(name=name)))
@@ -384,6 +390,9 @@ class MemoryStore:
         if state.get(namespace, name) is not None:
             raise already_exists(info.resource, name)
         self._check_owners(info, meta)
+        if isinstance(obj, Service):
+            # Last, so that nothing after it can fail: a rejected create must hold no address.
+            obj = cast(M, self._services.allocate_create(obj))
         stamped = with_fields(
             meta,
             name=name,
@@ -424,6 +433,8 @@ class MemoryStore:
             candidate = replace(current, status=status_of(obj))
         else:
             candidate = _with_managed_metadata(strategy.default(obj), old_meta)
+            if isinstance(candidate, Service):
+                candidate = self._services.prepare_update(candidate, cast(Service, current))
             if info.status_subresource and status_of(candidate) is not status_of(current):
                 candidate = replace(candidate, status=status_of(current))
         if candidate is current or candidate == current:
@@ -433,6 +444,8 @@ class MemoryStore:
             if errors:
                 raise Invalid(info.qualified_kind, meta.name, errors)
             self._check_owners(info, candidate.metadata)
+            if isinstance(candidate, Service):
+                candidate = self._services.allocate_update(candidate, cast(Service, current))
         return cast(M, self._commit(info, candidate, current))
 
     def _commit(self, info: KindInfo, new: M, old: M) -> M:
@@ -462,6 +475,8 @@ class MemoryStore:
         self._append(info, state, EventType.DELETED, last, previous or obj)
         objects = state.by_namespace[meta.namespace]
         del objects[meta.name]
+        if isinstance(obj, Service):
+            self._services.release(obj)
         if not objects:
             del state.by_namespace[meta.namespace]
         state.sorted_names.pop(meta.namespace, None)
