@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import anyio
+import anyio.lowlevel
 import attrs
 import structlog
 
@@ -205,6 +206,9 @@ class Controller:
         self, queue: WorkQueue[Request], metrics: ControllerMetrics, ids: random.Random, manager: Manager
     ) -> None:
         while True:
+            # Let informers apply what the last reconcile wrote before taking the next key: the queue
+            # hands items out without suspending, so without this a busy worker reads its own stale cache.
+            await anyio.lowlevel.checkpoint()
             try:
                 request = await queue.get()
             except ShutDown:

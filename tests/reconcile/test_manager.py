@@ -25,7 +25,9 @@ def test_start_returns_once_every_informer_has_synced_and_cancel_stops_everythin
         async with anyio.create_task_group() as tg:
             await tg.start(manager.run)
             assert all(informer.has_synced for informer in manager.informers)
-            await anyio.sleep(0)
+            with anyio.fail_after(1):
+                while not seen:
+                    await anyio.sleep(0.01)
             tg.cancel_scope.cancel()
         assert seen == [Request("default", "a")]
         assert all(controller.idle for controller in manager.controllers)
