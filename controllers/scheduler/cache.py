@@ -317,22 +317,21 @@ class _NodeTree:
     """nodeTree: node names per zone, listed round-robin across zones in the order zones appeared."""
 
     def __init__(self) -> None:
-        self._zones: dict[str, list[str]] = {}
+        # Dicts as ordered sets: constant-time add and remove, insertion order kept.
+        self._zones: dict[str, dict[str, None]] = {}
 
     def add(self, zone: str, name: str) -> None:
-        names = self._zones.setdefault(zone, [])
-        if name not in names:
-            names.append(name)
+        self._zones.setdefault(zone, {})[name] = None
 
     def remove(self, zone: str, name: str) -> None:
         names = self._zones.get(zone)
         if names is not None and name in names:
-            names.remove(name)
+            del names[name]
             if not names:
                 del self._zones[zone]
 
     def list(self) -> list[str]:
-        zones = list(self._zones.values())
+        zones = [list(names) for names in self._zones.values()]
         ordered: list[str] = []
         for index in range(max((len(names) for names in zones), default=0)):
             ordered.extend(names[index] for names in zones if index < len(names))

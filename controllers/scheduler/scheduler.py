@@ -24,7 +24,7 @@ from __future__ import annotations
 import random  # noqa: TID251  (typing only: the stream comes from the manager's entropy)
 from collections import Counter
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 import anyio.abc
@@ -199,6 +199,14 @@ class ReferenceAlgorithm:
         self.percentage_of_nodes_to_score = percentage_of_nodes_to_score
         self.next_start_node_index = 0
 
+    def new_cache(self) -> SchedulerCache:
+        """A cache for this algorithm to decide from (the vectorised one follows its changes)."""
+        return SchedulerCache()
+
+    def schedule_cached(self, pod: PodInfo, cache: SchedulerCache) -> ScheduleResult:
+        """`schedule` over the cache's current nodes."""
+        return self.schedule(pod, cache.node_infos())
+
     def schedule(self, pod: PodInfo, nodes: Sequence[NodeInfo]) -> ScheduleResult:
         """The node for ``pod``; raises `NoNodesAvailable`, `FitError` or `SchedulingError`."""
         if not nodes:
@@ -296,7 +304,11 @@ class Scheduler(Controller):
         *,
         scheduler_name: str = DEFAULT_SCHEDULER_NAME,
         percentage_of_nodes_to_score: int = 0,
+        algorithm: Literal["reference", "vectorised", "auto"] = "auto",
     ) -> None:
+        # Imported here: the vectorised path builds on this module's ReferenceAlgorithm.
+        from controllers.scheduler.vectorised import new_algorithm  # noqa: PLC0415
+
         super().__init__("scheduler", self, kind=Pod)
         self.scheduler_name = scheduler_name
         self._manager = manager
@@ -305,10 +317,13 @@ class Scheduler(Controller):
         self._pods = manager.informer(Pod)
         self._nodes = manager.informer(Node)
         self._recorder = EventRecorder(manager.store, manager.clock, scheduler_name)
-        self.algorithm = ReferenceAlgorithm(
-            manager.entropy.stream("scheduler"), percentage_of_nodes_to_score=percentage_of_nodes_to_score
+        # "reference", "vectorised" or "auto" (vectorised on large clusters): one semantics, two speeds.
+        self.algorithm = new_algorithm(
+            algorithm,
+            manager.entropy.stream("scheduler"),
+            percentage_of_nodes_to_score=percentage_of_nodes_to_score,
         )
-        self.cache = SchedulerCache()
+        self.cache = self.algorithm.new_cache()
         self.scheduling_queue = self._new_queue()
         self._wakeup = anyio.Event()
         self._running = False
@@ -356,7 +371,7 @@ class Scheduler(Controller):
 
     async def _serve(self, task_status: anyio.abc.TaskStatus[None]) -> None:
         token = current_controller.set(self.name)
-        self.cache = SchedulerCache()
+        self.cache = self.algorithm.new_cache()
         self.scheduling_queue = self._new_queue()
         self.algorithm.next_start_node_index = 0
         handlers: list[tuple[Informer[Any], Any]] = []
@@ -419,7 +434,7 @@ class Scheduler(Controller):
             # Assumed by an earlier attempt and queued again by an update meanwhile (skipPodSchedule).
             return
         try:
-            result = self.algorithm.schedule(pod_info(pod), self.cache.node_infos())
+            result = self.algorithm.schedule_cached(pod_info(pod), self.cache)
         except SchedulingFailure as failure:
             await self._handle_failure(info, failure)
             return
