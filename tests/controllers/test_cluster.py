@@ -7,12 +7,14 @@ from pathlib import Path
 import attrs
 
 from controllers.cluster import Cluster
+from controllers.deployment import rollback_template
 from controllers.podutil import is_pod_ready
 from store.manifests import load_paths
 from store.models import Deployment, Pod, ReplicaSet
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 MYSQL_NODE = {"node-1": {"component": "mysql"}}
+REVISION = "deployment.kubernetes.io/revision"
 
 
 def myblog_cluster(seed: int = 1) -> Cluster:
@@ -74,3 +76,40 @@ def test_rolling_update_of_myblog_scales_one_pod_at_a_time() -> None:
         "Scaled up replica set NEW from 1 to 2",
         "Scaled down replica set OLD from 1 to 0",
     ]
+
+
+def test_rollout_history_and_undo_to_revision_one_restore_v1_as_revision_three() -> None:
+    async def scenario(cluster: Cluster) -> tuple[list[str], str, str]:
+        await cluster.apply(load_paths([EXAMPLES / "myblog"]))
+        await cluster.settle()
+        deployment = await cluster.get(Deployment, "myblog", "jds")
+        pod_spec = deployment.spec.template.spec
+        v2 = attrs.evolve(pod_spec, containers=[attrs.evolve(pod_spec.containers[0], image="myblog:v2")])
+        template = attrs.evolve(deployment.spec.template, spec=v2)
+        await cluster.store.update(
+            attrs.evolve(deployment, spec=attrs.evolve(deployment.spec, template=template))
+        )
+        await cluster.settle()
+
+        def history(replica_sets: list[ReplicaSet]) -> list[str]:
+            return sorted(
+                rs.metadata.annotations[REVISION]
+                for rs in replica_sets
+                if rs.metadata.labels.get("app") == "myblog"
+            )
+
+        revisions = history(await cluster.list(ReplicaSet, namespace="jds"))
+        deployment = await cluster.get(Deployment, "myblog", "jds")
+        undone = rollback_template(deployment, await cluster.list(ReplicaSet, namespace="jds"), to_revision=1)
+        await cluster.store.update(undone)
+        await cluster.settle()
+        deployment = await cluster.get(Deployment, "myblog", "jds")
+        return (
+            revisions,
+            deployment.metadata.annotations[REVISION],
+            deployment.spec.template.spec.containers[0].image,
+        )
+
+    revisions, revision, image = myblog_cluster().run(scenario)
+    assert revisions == ["1", "2"]
+    assert (revision, image) == ("3", "myblog:v1")
