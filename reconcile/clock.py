@@ -66,7 +66,7 @@ class _LoopClock:
             return self._outside_loop()
 
     def _outside_loop(self) -> float:
-        return time.monotonic()  # noqa: TID251  (seam)
+        return time.monotonic()  # noqa: TID251  # seam
 
     async def sleep(self, seconds: float) -> None:
         await anyio.sleep(max(seconds, 0.0))  # seam

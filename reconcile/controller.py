@@ -13,7 +13,6 @@ Controllers run inside a `Manager`, which supplies the caches, clock, randomness
 from __future__ import annotations
 
 import contextvars
-import random  # noqa: TID251  (typing only: streams come from reconcile.randomness)
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
@@ -28,6 +27,7 @@ from reconcile.metrics import ControllerMetrics, ReconcileOutcome
 from reconcile.ratelimit import RateLimiter, default_controller_rate_limiter
 from reconcile.workqueue import ShutDown, WorkQueue
 from store import Object
+from store.seams import Rng
 
 if TYPE_CHECKING:
     from reconcile.manager import Manager
@@ -203,7 +203,7 @@ class Controller:
         return handlers
 
     async def _work(
-        self, queue: WorkQueue[Request], metrics: ControllerMetrics, ids: random.Random, manager: Manager
+        self, queue: WorkQueue[Request], metrics: ControllerMetrics, ids: Rng, manager: Manager
     ) -> None:
         while True:
             # Let informers apply what the last reconcile wrote before taking the next key: the queue
@@ -227,7 +227,7 @@ class Controller:
         queue: WorkQueue[Request],
         request: Request,
         metrics: ControllerMetrics,
-        ids: random.Random,
+        ids: Rng,
         manager: Manager,
     ) -> None:
         reconcile_id = str(uuid.UUID(int=ids.getrandbits(128), version=4))

@@ -13,7 +13,6 @@ workqueue. The informer is not a controller: it neither retries nor reconciles a
 from __future__ import annotations
 
 import builtins
-import random  # noqa: TID251  (typing only: streams come from reconcile.randomness)
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -24,6 +23,7 @@ import structlog
 from reconcile.clock import Clock, RealClock
 from store import Gone, Object, Scheme, Selector, Store, parse_selector
 from store.interface import EventType, FieldSelectable, Selectable, WatchEvent
+from store.seams import Rng
 
 M = TypeVar("M", bound=Object)
 M_contra = TypeVar("M_contra", bound=Object, contravariant=True)
@@ -109,7 +109,7 @@ class Informer(Generic[M]):
         field_selector: FieldSelectable = None,
         clock: Clock | None = None,
         resync: float | None = None,
-        rng: random.Random | None = None,
+        rng: Rng | None = None,
     ) -> None:
         if resync is not None and resync <= 0:
             raise ValueError("resync must be a positive number of seconds")

@@ -11,7 +11,6 @@ This module only decides who leads; the `Manager` starts and stops controllers a
 
 from __future__ import annotations
 
-import random  # noqa: TID251  (typing only: streams come from reconcile.randomness)
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -22,6 +21,7 @@ import structlog
 from reconcile.clock import Clock
 from store import Conflict, NotFound, Store, StoreError
 from store.models import Lease, LeaseSpec, ObjectMeta
+from store.seams import Rng
 
 log = structlog.get_logger("setpoint.leaderelection")
 
@@ -52,9 +52,7 @@ class LeaderElectionConfig:
 class LeaderElector:
     """One candidate: `run` acquires the lease, calls ``lead`` while holding it, and returns when lost."""
 
-    def __init__(
-        self, store: Store, config: LeaderElectionConfig, *, clock: Clock, rng: random.Random
-    ) -> None:
+    def __init__(self, store: Store, config: LeaderElectionConfig, *, clock: Clock, rng: Rng) -> None:
         self._store = store
         self._config = config
         self._clock = clock

@@ -9,7 +9,7 @@ module is the only place in ``reconcile`` that may import ``random``.
 from __future__ import annotations
 
 import hashlib
-import random  # noqa: TID251  (seam)
+import random  # noqa: TID251  # seam
 
 
 class Entropy:

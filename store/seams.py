@@ -7,7 +7,7 @@ satisfies `TimeSource`. Nothing in the store reads the wall clock or an unseeded
 
 from __future__ import annotations
 
-import random  # noqa: TID251  (seam)
+import random  # noqa: TID251  # seam
 import uuid
 from datetime import UTC, datetime
 from typing import Protocol

@@ -21,7 +21,6 @@ visible in the informer.
 
 from __future__ import annotations
 
-import random  # noqa: TID251  (typing only: the stream comes from the manager's entropy)
 from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
@@ -54,6 +53,7 @@ from reconcile.controller import Controller, Crash, Request, Result, current_con
 from reconcile.informer import BY_NODE, DeletedFinalStateUnknown, Informer, final_state, index_by_node_name
 from store import StoreError
 from store.models import Node, Pod, PodCondition
+from store.seams import Rng
 
 if TYPE_CHECKING:
     from reconcile.manager import Manager
@@ -92,7 +92,7 @@ def num_feasible_nodes_to_find(num_all_nodes: int, percentage_of_nodes_to_score:
     return max(num_all_nodes * percentage // 100, MIN_FEASIBLE_NODES_TO_FIND)
 
 
-def select_host(scores: Sequence[int], rng: random.Random) -> int:
+def select_host(scores: Sequence[int], rng: Rng) -> int:
     """The index of a highest score; ties broken uniformly by reservoir sampling (selectHost).
 
     The i-th node found equal to the running maximum replaces the choice with probability 1/i, one
@@ -194,7 +194,7 @@ class ReferenceAlgorithm:
     examined first when the search stops early; ``rng`` is only drawn from to break ties.
     """
 
-    def __init__(self, rng: random.Random, *, percentage_of_nodes_to_score: int = 0) -> None:
+    def __init__(self, rng: Rng, *, percentage_of_nodes_to_score: int = 0) -> None:
         self.rng = rng
         self.percentage_of_nodes_to_score = percentage_of_nodes_to_score
         self.next_start_node_index = 0

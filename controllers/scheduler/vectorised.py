@@ -27,7 +27,6 @@ scheduling loop (`scheduler`).
 
 from __future__ import annotations
 
-import random  # noqa: TID251  (typing only: the stream comes from the manager's entropy)
 from collections.abc import Callable, Sequence
 from typing import Literal, TypeVar
 
@@ -69,6 +68,7 @@ from controllers.scheduler.scheduler import (
     num_feasible_nodes_to_find,
 )
 from store.models import Node, Pod, Toleration
+from store.seams import Rng
 
 __all__ = ["AUTO_MIN_NODES", "TrackingCache", "VectorisedAlgorithm", "new_algorithm", "select_host_array"]
 
@@ -115,7 +115,7 @@ _TaintKey = tuple[tuple[str, str, str], ...]
 _TolerationVerdicts = tuple[int, list[Rejection | None], BoolArray, Int64Array]
 
 
-def select_host_array(scores: Int64Array, rng: random.Random) -> int:
+def select_host_array(scores: Int64Array, rng: Rng) -> int:
     """`scheduler.select_host` over an array: the same choice and the same draws from ``rng``.
 
     Only the positions whose score reaches the running maximum so far can draw or reset the
@@ -221,9 +221,7 @@ class VectorisedAlgorithm(ReferenceAlgorithm):
     random stream and start index, so switching paths as a cluster grows changes no outcome.
     """
 
-    def __init__(
-        self, rng: random.Random, *, percentage_of_nodes_to_score: int = 0, min_nodes: int = 0
-    ) -> None:
+    def __init__(self, rng: Rng, *, percentage_of_nodes_to_score: int = 0, min_nodes: int = 0) -> None:
         super().__init__(rng, percentage_of_nodes_to_score=percentage_of_nodes_to_score)
         self.min_nodes = min_nodes
         self._source: object = None
@@ -581,7 +579,7 @@ class VectorisedAlgorithm(ReferenceAlgorithm):
 
 def new_algorithm(
     kind: Literal["reference", "vectorised", "auto"],
-    rng: random.Random,
+    rng: Rng,
     *,
     percentage_of_nodes_to_score: int = 0,
 ) -> ReferenceAlgorithm:

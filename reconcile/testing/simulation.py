@@ -136,7 +136,7 @@ async def all_tasks_blocked() -> None:
     this = asyncio.current_task()
     loop = asyncio.get_running_loop()
     while True:
-        await asyncio.sleep(0)  # noqa: TID251  (a bare yield to the loop, not a wait)
+        await asyncio.sleep(0)  # noqa: TID251  # seam: a bare yield to the loop, not a wait
         # Callbacks already scheduled (a cancellation being delivered, a future's wake-up) are work
         # in flight even when every task still looks blocked.
         if not getattr(loop, "_ready", ()) and all(
