@@ -17,8 +17,8 @@ demo: $(STAMP)
 	$(BIN)/setpoint run examples/myblog --node-labels node-1:component=mysql
 
 lint: $(STAMP)
-	$(BIN)/ruff check store reconcile controllers tests benchmarks
-	$(BIN)/ruff format --check store reconcile controllers tests benchmarks
+	$(BIN)/ruff check store reconcile controllers tests benchmarks examples conftest.py
+	$(BIN)/ruff format --check store reconcile controllers tests benchmarks examples conftest.py
 	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
