@@ -439,17 +439,21 @@ class MemoryStore:
                 candidate = replace(candidate, status=status_of(current))
         if candidate is current or candidate == current:
             return cast(M, current)
+        changed_spec = not status_only and strategy.spec_changed(candidate, current)
         if not status_only:
-            errors = strategy.validate_update(candidate, current, info)
+            errors = strategy.validate_update(candidate, current, info, changed_spec=changed_spec)
             if errors:
                 raise Invalid(info.qualified_kind, meta.name, errors)
             self._check_owners(info, candidate.metadata)
             if isinstance(candidate, Service):
                 candidate = self._services.allocate_update(candidate, cast(Service, current))
-        return cast(M, self._commit(info, candidate, current))
+        return cast(M, self._commit(info, candidate, current, changed_spec=changed_spec))
 
-    def _commit(self, info: KindInfo, new: M, old: M) -> M:
-        """Store ``new`` in place of ``old`` under the next revision (removing it if it is done)."""
+    def _commit(self, info: KindInfo, new: M, old: M, *, changed_spec: bool | None = None) -> M:
+        """Store ``new`` in place of ``old`` under the next revision (removing it if it is done).
+
+        ``changed_spec`` saves recomputing `strategy.spec_changed` when the caller already knows.
+        """
         meta = new.metadata
         finished = (
             meta.deletion_timestamp is not None
@@ -459,7 +463,9 @@ class MemoryStore:
         if finished:
             return self._remove(info, new, previous=old)
         generation = meta.generation
-        if info.tracks_generation and strategy.spec_changed(new, old):
+        if changed_spec is None:
+            changed_spec = info.tracks_generation and strategy.spec_changed(new, old)
+        if info.tracks_generation and changed_spec:
             generation += 1
         stamped = with_fields(meta, resource_version=str(self._revision + 1), generation=generation)
         committed = with_fields(new, metadata=stamped)

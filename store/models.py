@@ -722,18 +722,3 @@ class GenericObject(Object):
     kind: ClassVar[str] = ""
     spec: FrozenDict[str, Any] = attrs.field(default=EMPTY, converter=freeze)
     status: FrozenDict[str, Any] = attrs.field(default=EMPTY, converter=freeze)
-
-
-BUILTIN_KINDS: tuple[type[Object], ...] = (
-    Namespace,
-    Node,
-    Pod,
-    Service,
-    Endpoints,
-    ConfigMap,
-    Secret,
-    Event,
-    Lease,
-    ReplicaSet,
-    Deployment,
-)

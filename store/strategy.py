@@ -62,11 +62,6 @@ def _spec_fields(cls: type[Object]) -> tuple[str, ...]:
     return names
 
 
-def spec_of(obj: Object) -> tuple[Any, ...]:
-    """Everything but metadata and status: what a generation bump is decided on."""
-    return tuple([getattr(obj, name) for name in _spec_fields(type(obj))])
-
-
 def spec_changed(new: Object, old: Object) -> bool:
     """Whether anything but metadata and status differs (identity first: values are shared)."""
     for name in _spec_fields(type(new)):
@@ -186,8 +181,10 @@ def validate(obj: Object, info: KindInfo) -> list[FieldError]:
     return errors
 
 
-def validate_update(new: Object, old: Object, info: KindInfo) -> list[FieldError]:
-    """Every field error of replacing ``old`` by ``new``."""
+def validate_update(
+    new: Object, old: Object, info: KindInfo, *, changed_spec: bool | None = None
+) -> list[FieldError]:
+    """Every field error of replacing ``old`` by ``new`` (``changed_spec``: `spec_changed`, if known)."""
     new_meta = new.metadata
     old_meta = old.metadata
     errors: list[FieldError] = []
@@ -203,7 +200,7 @@ def validate_update(new: Object, old: Object, info: KindInfo) -> list[FieldError
                         f" found new finalizers {sorted(added)!r}",
                     )
                 )
-    if not spec_changed(new, old):
+    if not (spec_changed(new, old) if changed_spec is None else changed_spec):
         return errors
     check = _KIND_VALIDATORS.get(info.cls)
     if check is not None:
