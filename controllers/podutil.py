@@ -29,8 +29,7 @@ def ready_condition(pod: Pod) -> PodCondition | None:
 
 def is_pod_ready(pod: Pod) -> bool:
     """The Ready condition is True (podutil.IsPodReady)."""
-    condition = ready_condition(pod)
-    return condition is not None and condition.status == "True"
+    return pod.status.ready
 
 
 def is_pod_available(pod: Pod, min_ready_seconds: int, now: datetime) -> bool:

@@ -21,7 +21,7 @@ reads caches nor deletes anything.
 
 from __future__ import annotations
 
-import functools
+import heapq
 import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -95,6 +95,93 @@ def _after_or_zero(first: datetime | None, second: datetime | None) -> bool:
     return first > second
 
 
+class _Ranked:
+    """One pod's facts for the ranking, derived once; ``<`` is ``ActivePodsWithRanks.Less``.
+
+    A scale-down ranks every active pod of a ReplicaSet: deriving readiness, cost, restarts and age
+    buckets once per pod, instead of once per comparison, keeps the comparisons themselves cheap.
+    ``==`` means neither goes first, so sorts and `heapq.nsmallest` keep such pods in their order.
+    """
+
+    __slots__ = (
+        "assigned",
+        "cost",
+        "created",
+        "created_bucket",
+        "phase",
+        "pod",
+        "rank",
+        "ready",
+        "ready_bucket",
+        "ready_since",
+        "restarts",
+        "uid",
+        "use_buckets",
+    )
+
+    def __init__(self, pod: Pod, rank: int, now: datetime | None, logarithmic: bool) -> None:
+        self.pod = pod
+        self.assigned = bool(pod.spec.node_name)
+        self.phase = _PHASE_ORDINAL.get(pod.status.phase, 0)
+        self.ready = is_pod_ready(pod)
+        self.cost = deletion_cost(pod)
+        self.rank = rank
+        self.ready_since = pod_ready_time(pod) if self.ready else None
+        self.restarts = max_container_restarts(pod)
+        self.created = pod.metadata.creation_timestamp
+        self.uid = pod.metadata.uid
+        self.use_buckets = logarithmic and now is not None
+        self.ready_bucket = _bucket_at(now, self.ready_since) if self.use_buckets else 0
+        self.created_bucket = _bucket_at(now, self.created) if self.use_buckets else 0
+
+    def __lt__(self, other: _Ranked) -> bool:
+        if self.assigned != other.assigned:
+            return not self.assigned
+        if self.phase != other.phase:
+            return self.phase < other.phase
+        if self.ready != other.ready:
+            return not self.ready
+        if self.cost != other.cost:
+            return self.cost < other.cost
+        if self.rank != other.rank:
+            return self.rank > other.rank
+        if self.ready and other.ready and self.ready_since != other.ready_since:
+            return self._newer_first(
+                other, self.ready_since, other.ready_since, self.ready_bucket, other.ready_bucket
+            )
+        if self.restarts != other.restarts:
+            return self.restarts > other.restarts
+        if self.created != other.created:
+            return self._newer_first(
+                other, self.created, other.created, self.created_bucket, other.created_bucket
+            )
+        return False
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Ranked) and not self < other and not other < self
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def _newer_first(
+        self,
+        other: _Ranked,
+        mine: datetime | None,
+        theirs: datetime | None,
+        my_bucket: int,
+        their_bucket: int,
+    ) -> bool:
+        if not self.use_buckets or mine is None or theirs is None:
+            return _after_or_zero(mine, theirs)
+        if my_bucket == their_bucket:
+            # Pods of one age bucket are told apart by uid: arbitrary, but the same on every sync.
+            return self.uid < other.uid
+        return my_bucket < their_bucket
+
+
+def _bucket_at(now: datetime | None, instant: datetime | None) -> int:
+    return 0 if now is None or instant is None else _age_bucket(now - instant)
+
+
 @attrs.frozen
 class ActivePodsWithRanks:
     """Pods with their ranks, ordered for deletion by `less` (``now`` None turns the buckets off)."""
@@ -103,63 +190,28 @@ class ActivePodsWithRanks:
     ranks: Sequence[int]
     now: datetime | None
     logarithmic_scale_down: bool = True
+    _ranked: list[_Ranked] = attrs.field(init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         if len(self.pods) != len(self.ranks):
             raise ValueError("every pod needs a rank")
+        ranked = [
+            _Ranked(pod, rank, self.now, self.logarithmic_scale_down)
+            for pod, rank in zip(self.pods, self.ranks, strict=True)
+        ]
+        object.__setattr__(self, "_ranked", ranked)
 
     def less(self, i: int, j: int) -> bool:
         """Whether pod ``i`` should be deleted before pod ``j``."""
-        first, second = self.pods[i], self.pods[j]
-        first_node, second_node = first.spec.node_name, second.spec.node_name
-        if first_node != second_node and (not first_node or not second_node):
-            return not first_node
-        first_phase = _PHASE_ORDINAL.get(first.status.phase, 0)
-        second_phase = _PHASE_ORDINAL.get(second.status.phase, 0)
-        if first_phase != second_phase:
-            return first_phase < second_phase
-        first_ready, second_ready = is_pod_ready(first), is_pod_ready(second)
-        if first_ready != second_ready:
-            return not first_ready
-        first_cost, second_cost = deletion_cost(first), deletion_cost(second)
-        if first_cost != second_cost:
-            return first_cost < second_cost
-        if self.ranks[i] != self.ranks[j]:
-            return self.ranks[i] > self.ranks[j]
-        if first_ready and second_ready:
-            first_since, second_since = pod_ready_time(first), pod_ready_time(second)
-            if first_since != second_since:
-                return self._newer_first(first, first_since, second, second_since)
-        first_restarts, second_restarts = max_container_restarts(first), max_container_restarts(second)
-        if first_restarts != second_restarts:
-            return first_restarts > second_restarts
-        first_created = first.metadata.creation_timestamp
-        second_created = second.metadata.creation_timestamp
-        if first_created != second_created:
-            return self._newer_first(first, first_created, second, second_created)
-        return False
-
-    def _newer_first(
-        self, first: Pod, first_time: datetime | None, second: Pod, second_time: datetime | None
-    ) -> bool:
-        if not self.logarithmic_scale_down or self.now is None or first_time is None or second_time is None:
-            return _after_or_zero(first_time, second_time)
-        diff = logarithmic_rank_diff(first_time, second_time, self.now)
-        if diff == 0:
-            # Pods of one age bucket are told apart by uid: arbitrary, but the same on every sync.
-            return first.metadata.uid < second.metadata.uid
-        return diff < 0
+        return self._ranked[i] < self._ranked[j]
 
     def sorted(self) -> list[Pod]:
         """The pods, first to be deleted first (a stable sort: equal pods keep their order)."""
+        return [ranked.pod for ranked in sorted(self._ranked)]
 
-        def compare(i: int, j: int) -> int:
-            if self.less(i, j):
-                return -1
-            return 1 if self.less(j, i) else 0
-
-        order = sorted(range(len(self.pods)), key=functools.cmp_to_key(compare))
-        return [self.pods[index] for index in order]
+    def first(self, count: int) -> list[Pod]:
+        """The first ``count`` pods of `sorted`, found without sorting them all."""
+        return [ranked.pod for ranked in heapq.nsmallest(count, self._ranked)]
 
 
 def ranked_by_related_pods_on_same_node(pods: Sequence[Pod], related: Sequence[Pod]) -> list[int]:
@@ -179,4 +231,4 @@ def pods_to_delete(
         # Deleting them all: no need to rank.
         return list(pods[:count])
     ranks = ranked_by_related_pods_on_same_node(pods, related)
-    return ActivePodsWithRanks(pods, ranks, now).sorted()[:count]
+    return ActivePodsWithRanks(pods, ranks, now).first(count)

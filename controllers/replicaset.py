@@ -24,9 +24,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import heapq
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 import attrs
 import structlog
@@ -44,7 +44,7 @@ from reconcile.informer import (
     index_by_owner_uid,
     key_of,
 )
-from store import Forbidden, NotFound, Object, Selector, Store, StoreError
+from store import Forbidden, FrozenDict, NotFound, Object, Selector, Store, StoreError
 from store.models import (
     LabelSelector,
     ObjectMeta,
@@ -75,6 +75,8 @@ M = TypeVar("M", bound=Object)
 
 #: Pods by namespace and controller uid (empty for orphans): the pods a ReplicaSet may claim, unscanned.
 BY_CONTROLLER = "namespace/controller-uid"
+#: Pods tallied by that same bucket and by `pod_facts`: what a sync adds up, without visiting the pods.
+POD_FACTS = "namespace/controller-uid: active, ready, labels"
 
 #: The longest valid pod name; a generateName prefix must leave room within it.
 _MAX_NAME_LENGTH = 253
@@ -94,10 +96,22 @@ def filter_active_pods(pods: Sequence[Pod]) -> list[Pod]:
     return [pod for pod in pods if is_pod_active(pod)]
 
 
-def index_by_controller(obj: Object) -> Iterable[str]:
+def controller_bucket(obj: Object) -> str:
     """``<namespace>/<controller uid>``, or ``<namespace>/`` for an object nothing controls."""
     ref = obj.metadata.controller_ref()
-    return (f"{obj.metadata.namespace}/{'' if ref is None else ref.uid}",)
+    return f"{obj.metadata.namespace}/{'' if ref is None else ref.uid}"
+
+
+def index_by_controller(obj: Object) -> Iterable[str]:
+    return (controller_bucket(obj),)
+
+
+PodFacts = tuple[bool, bool, FrozenDict[str, str]]
+
+
+def pod_facts(pod: Pod) -> PodFacts:
+    """What a ReplicaSet's status counts of a pod: active, ready, and its labels."""
+    return (is_pod_active(pod), pod.status.ready, pod.metadata.labels)
 
 
 def pod_key(pod: Pod) -> str:
@@ -195,24 +209,53 @@ def remove_condition(status: ReplicaSetStatus, type_: str) -> ReplicaSetStatus:
     return attrs.evolve(status, conditions=tuple(c for c in status.conditions if c.type != type_))
 
 
+@attrs.frozen
+class PodCounts:
+    """What a ReplicaSet's status reports of its active pods."""
+
+    replicas: int
+    fully_labeled: int
+    ready: int
+    available: int
+
+
 def calculate_status(
     rs: ReplicaSet, pods: Sequence[Pod], manage_error: Exception | None, now: datetime
 ) -> ReplicaSetStatus:
     """The status ``rs`` should report for its active ``pods`` (observedGeneration is set on write)."""
+    return status_with_counts(rs, count_pods(rs, pods, now), manage_error, now)
+
+
+def count_pods(rs: ReplicaSet, pods: Sequence[Pod], now: datetime) -> PodCounts:
+    """Count ``pods`` as the status of ``rs`` reports them."""
     template_labels = rs.spec.template.metadata.labels
+    wanted = template_labels.items()
+    min_ready_seconds = rs.spec.min_ready_seconds
     fully_labeled = ready = available = 0
+    # Pods made from one template share its label mapping: the verdict of the last mapping is reused.
+    last_labels: object = None
+    last_full = False
     for pod in pods:
         labels = pod.metadata.labels
-        if all(labels.get(key) == value for key, value in template_labels.items()):
+        if labels is not last_labels:
+            last_labels, last_full = labels, labels.items() >= wanted
+        if last_full:
             fully_labeled += 1
-        if is_pod_ready(pod):
+        if pod.status.ready:
             ready += 1
-            if is_pod_available(pod, rs.spec.min_ready_seconds, now):
+            if min_ready_seconds == 0 or is_pod_available(pod, min_ready_seconds, now):
                 available += 1
+    return PodCounts(len(pods), fully_labeled, ready, available)
+
+
+def status_with_counts(
+    rs: ReplicaSet, counts: PodCounts, manage_error: Exception | None, now: datetime
+) -> ReplicaSetStatus:
+    """The status ``rs`` should report for active pods that add up to ``counts``."""
     status = rs.status
     failure = get_condition(status, REPLICA_FAILURE)
     if manage_error is not None and failure is None:
-        diff = len(pods) - rs.spec.replicas
+        diff = counts.replicas - rs.spec.replicas
         reason = FAILED_CREATE if diff < 0 else FAILED_DELETE if diff > 0 else ""
         condition = ReplicaSetCondition(
             type=REPLICA_FAILURE,
@@ -226,10 +269,10 @@ def calculate_status(
         status = remove_condition(status, REPLICA_FAILURE)
     return attrs.evolve(
         status,
-        replicas=len(pods),
-        fully_labeled_replicas=fully_labeled,
-        ready_replicas=ready,
-        available_replicas=available,
+        replicas=counts.replicas,
+        fully_labeled_replicas=counts.fully_labeled,
+        ready_replicas=counts.ready,
+        available_replicas=counts.available,
     )
 
 
@@ -277,7 +320,18 @@ class PodControllerRefManager:
         def matches(pod: Pod) -> bool:
             return self._selector.matches(pod.metadata.labels) and all(check(pod) for check in filters)
 
+        uid = self._controller.metadata.uid
+        # Pods made from one template share its label mapping: one that matched matches again.
+        matched_labels: object = None
         for pod in pods:
+            meta = pod.metadata
+            ref = meta.controller_ref()
+            owned = ref is not None and ref.uid == uid and not filters
+            # Already ours and still matching: the common case, decided without a write or a suspension.
+            if owned and (meta.labels is matched_labels or self._selector.matches(meta.labels)):
+                matched_labels = meta.labels
+                claimed.append(pod)
+                continue
             try:
                 if await self._claim(pod, matches):
                     claimed.append(pod)
@@ -382,6 +436,7 @@ class ReplicaSetController(Controller):
         self._pods = manager.informer(Pod)
         self._replica_sets.ensure_index(BY_OWNER, index_by_owner_uid)
         self._pods.ensure_index(BY_CONTROLLER, index_by_controller)
+        self._pods.ensure_tally(POD_FACTS, controller_bucket, pod_facts)
         self._run_queue: WorkQueue[Request] | None = None
         self._expectations: UIDTrackingControllerExpectations[Request] = UIDTrackingControllerExpectations(
             self._clock
@@ -467,7 +522,38 @@ class ReplicaSetController(Controller):
         namespace = rs.metadata.namespace
         owned = self._pods.by_index(BY_CONTROLLER, f"{namespace}/{rs.metadata.uid}")
         orphans = self._pods.by_index(BY_CONTROLLER, f"{namespace}/")
+        if not orphans:
+            return owned
         return list(heapq.merge(owned, orphans, key=key_of))
+
+    def settled_counts(self, rs: ReplicaSet, selector: Selector) -> PodCounts | None:
+        """The counts of the active pods ``rs`` controls, when claiming pods would change nothing.
+
+        That is when every one of them still matches the selector (nothing to release) and no active
+        orphan does (nothing to adopt); the counts then come from the pod informer's tally without a
+        pass over the pods. None when a claim is due, or when availability depends on the time
+        (minReadySeconds), which only a pass over the pods can tell.
+        """
+        if rs.spec.min_ready_seconds > 0:
+            return None
+        namespace = rs.metadata.namespace
+        for orphan in self._pods.by_index(BY_CONTROLLER, f"{namespace}/"):
+            if is_pod_active(orphan) and selector.matches(orphan.metadata.labels):
+                return None
+        wanted = rs.spec.template.metadata.labels.items()
+        replicas = fully_labeled = ready = 0
+        tally = cast(Mapping[PodFacts, int], self._pods.tally(POD_FACTS, f"{namespace}/{rs.metadata.uid}"))
+        for (active, is_ready, labels), count in tally.items():
+            if not active:
+                continue
+            if not selector.matches(labels):
+                return None
+            replicas += count
+            if labels.items() >= wanted:
+                fully_labeled += count
+            if is_ready:
+                ready += count
+        return PodCounts(replicas, fully_labeled, ready, ready)
 
     def indirectly_related_pods(self, rs: ReplicaSet) -> list[Pod]:
         """Every pod a ReplicaSet with the same controller selects: who counts as doubled up on a node."""
@@ -586,12 +672,22 @@ class ReplicaSetController(Controller):
         except InvalidSelector as exc:
             log.error("invalid selector; not syncing", error=str(exc))
             return None
-        active = filter_active_pods(self.claimable_pods(rs))
-        claimed = await self._claim_pods(rs, selector, active)
+        settled = self.settled_counts(rs, selector)
+        if settled is None:
+            claimed: list[Pod] | None = await self._claim_pods(
+                rs, selector, filter_active_pods(self.claimable_pods(rs))
+            )
+            count = len(claimed or ())
+        else:
+            # Claiming would change nothing: the pods are the active ones it controls, visited only
+            # to choose which to delete.
+            claimed, count = None, settled.replicas
         manage_error: Exception | None = None
         if needs_sync and rs.metadata.deletion_timestamp is None:
-            manage_error = await self._manage_replicas(claimed, rs, request, expectations)
-        status = calculate_status(rs, claimed, manage_error, self._clock.now())
+            manage_error = await self._manage_replicas(count, claimed, rs, request, expectations)
+        now = self._clock.now()
+        counts = settled if settled is not None else count_pods(rs, claimed or (), now)
+        status = status_with_counts(rs, counts, manage_error, now)
         updated = await self._update_status(rs, status)
         if manage_error is not None:
             raise manage_error
@@ -625,13 +721,17 @@ class ReplicaSetController(Controller):
 
     async def _manage_replicas(
         self,
-        pods: Sequence[Pod],
+        count: int,
+        claimed: Sequence[Pod] | None,
         rs: ReplicaSet,
         request: Request,
         expectations: UIDTrackingControllerExpectations[Request],
     ) -> Exception | None:
-        """Create or delete pods towards spec.replicas; the first error, if any (expectations kept right)."""
-        diff = len(pods) - rs.spec.replicas
+        """Create or delete pods towards spec.replicas; the first error, if any (expectations kept right).
+
+        ``count`` active pods are claimed: ``claimed``, or when None, the active pods ``rs`` controls.
+        """
+        diff = count - rs.spec.replicas
         if diff < 0:
             wanted = min(-diff, self._burst_replicas)
             # Expect them before creating any: the informer may report a pod before create returns.
@@ -649,7 +749,10 @@ class ReplicaSetController(Controller):
         if diff > 0:
             surplus = min(diff, self._burst_replicas)
             log.info("too many replicas", need=rs.spec.replicas, deleting=surplus)
-            victims = pods_to_delete(pods, self.indirectly_related_pods(rs), surplus, self._clock.now())
+            if claimed is None:
+                owned = self._pods.by_index(BY_CONTROLLER, f"{rs.metadata.namespace}/{rs.metadata.uid}")
+                claimed = filter_active_pods(owned)
+            victims = pods_to_delete(claimed, self.indirectly_related_pods(rs), surplus, self._clock.now())
             expectations.expect_deletions(request, [pod_key(pod) for pod in victims])
             errors: list[Exception] = []
             for pod in victims:

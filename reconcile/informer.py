@@ -13,7 +13,8 @@ workqueue. The informer is not a controller: it neither retries nor reconciles a
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
+from types import MappingProxyType
 from typing import Any, Generic, Protocol, TypeVar
 
 import anyio
@@ -30,6 +31,8 @@ M_contra = TypeVar("M_contra", bound=Object, contravariant=True)
 
 Key = tuple[str, str]
 IndexFunc = Callable[[M], Iterable[str]]
+BucketFunc = Callable[[M], str]
+FactsFunc = Callable[[M], Hashable]
 
 log = structlog.get_logger("setpoint.informer")
 
@@ -125,6 +128,12 @@ class Informer(Generic[M]):
         self._index_funcs: dict[str, IndexFunc[M]] = {}
         # index name -> value -> keys; dicts as ordered sets so iteration never depends on hashing.
         self._indexes: dict[str, dict[str, dict[Key, None]]] = {}
+        # The keys of one index value in key order, kept until that value's key set changes: controllers
+        # read the same index entries after every batch, while most events only change objects in place.
+        self._sorted: dict[tuple[str, str], builtins.list[Key]] = {}
+        self._all_sorted: builtins.list[Key] | None = None
+        # Tallies: name -> (bucket function, facts function, bucket -> facts -> how many objects).
+        self._tallies: dict[str, tuple[BucketFunc[M], FactsFunc[M], dict[str, dict[Hashable, int]]]] = {}
         self._handlers: list[EventHandler[M]] = []
         self._revision = 0
         self._synced = False
@@ -153,23 +162,42 @@ class Informer(Generic[M]):
 
     def list(self, namespace: str | None = None, selector: Selector | str | None = None) -> builtins.list[M]:
         """Cached objects in key order, optionally of one namespace and matching ``selector``."""
+        cache = self._cache
         if namespace is not None:
-            keys = sorted(self._indexes[BY_NAMESPACE].get(namespace, ()))
-            objects = [self._cache[key] for key in keys]
+            keys = self._sorted_keys(BY_NAMESPACE, namespace)
         else:
-            objects = [self._cache[key] for key in sorted(self._cache)]
+            if self._all_sorted is None:
+                self._all_sorted = sorted(cache)
+            keys = self._all_sorted
         if selector is None:
-            return objects
+            return [cache[key] for key in keys]
         compiled = parse_selector(selector) if isinstance(selector, str) else selector
-        return [obj for obj in objects if compiled.matches(obj.metadata.labels)]
+        return _matching([cache[key] for key in keys], compiled)
 
     def by_index(self, index: str, value: str) -> builtins.list[M]:
         """Cached objects whose ``index`` function yields ``value``, in key order."""
+        if index not in self._indexes:
+            raise KeyError(f"no index named {index!r}")
+        cache = self._cache
+        return [cache[key] for key in self._sorted_keys(index, value)]
+
+    def _sorted_keys(self, index: str, value: str) -> builtins.list[Key]:
+        keys = self._sorted.get((index, value))
+        if keys is None:
+            keys = self._sorted[(index, value)] = sorted(self._indexes[index].get(value, ()))
+        return keys
+
+    def tally(self, name: str, bucket: str) -> Mapping[Hashable, int]:
+        """How many cached objects of ``bucket`` have each facts value, in the tally ``name``.
+
+        Kept current with the cache, so a reader learns what a bucket's objects add up to without
+        visiting them. Read-only for the caller.
+        """
         try:
-            keys = self._indexes[index].get(value, ())
+            counts = self._tallies[name][2]
         except KeyError:
-            raise KeyError(f"no index named {index!r}") from None
-        return [self._cache[key] for key in sorted(keys)]
+            raise KeyError(f"no tally named {name!r}") from None
+        return counts.get(bucket, _NO_COUNTS)
 
     def index_values(self, index: str) -> builtins.list[str]:
         return sorted(value for value, keys in self._indexes[index].items() if keys)
@@ -197,6 +225,19 @@ class Informer(Generic[M]):
         """Add the index unless one of that name exists (several controllers share standard indexes)."""
         if name not in self._index_funcs:
             self.add_index(name, func)
+
+    def ensure_tally(self, name: str, bucket: BucketFunc[M], facts: FactsFunc[M]) -> None:
+        """Count the cached objects by ``bucket(obj)`` and ``facts(obj)`` (read with `tally`).
+
+        Both functions must be pure functions of the object. Allowed while running: the tally is built
+        from the current cache at once. A tally of that name already there is kept.
+        """
+        if name in self._tallies:
+            return
+        counts: dict[str, dict[Hashable, int]] = {}
+        for obj in self._cache.values():
+            _count(counts, bucket(obj), facts(obj), 1)
+        self._tallies[name] = (bucket, facts, counts)
 
     def add_handler(self, handler: EventHandler[M]) -> None:
         """Register a handler; if the cache is already filled it first gets an add for each object."""
@@ -302,6 +343,9 @@ class Informer(Generic[M]):
 
     def _put(self, key: Key, obj: M, old: M | None) -> None:
         self._cache[key] = obj
+        sorted_keys = self._sorted
+        if old is None:
+            self._all_sorted = None
         for name, func in self._index_funcs.items():
             index = self._indexes[name]
             new_values = tuple(func(obj))
@@ -311,14 +355,29 @@ class Informer(Generic[M]):
                     continue
                 for value in old_values:
                     _discard(index, value, key)
+                    sorted_keys.pop((name, value), None)
             for value in new_values:
                 index.setdefault(value, {})[key] = None
+                sorted_keys.pop((name, value), None)
+        for bucket_of, facts_of, counts in self._tallies.values():
+            new_bucket, new_facts = bucket_of(obj), facts_of(obj)
+            if old is not None:
+                old_bucket, old_facts = bucket_of(old), facts_of(old)
+                if old_bucket == new_bucket and old_facts == new_facts:
+                    continue
+                _count(counts, old_bucket, old_facts, -1)
+            _count(counts, new_bucket, new_facts, 1)
 
     def _remove(self, key: Key, old: M) -> None:
         del self._cache[key]
+        self._all_sorted = None
+        sorted_keys = self._sorted
         for name, func in self._index_funcs.items():
             for value in func(old):
                 _discard(self._indexes[name], value, key)
+                sorted_keys.pop((name, value), None)
+        for bucket_of, facts_of, counts in self._tallies.values():
+            _count(counts, bucket_of(old), facts_of(old), -1)
 
     # --- notifications --------------------------------------------------------------------------
 
@@ -376,6 +435,40 @@ class Informer(Generic[M]):
             if cached[key] != expected[key]
         ]
         return problems
+
+
+def _matching(objects: Iterable[M], selector: Selector) -> builtins.list[M]:
+    """The objects whose labels ``selector`` matches.
+
+    Objects made from one template share its label mapping, so a verdict is reused while the mapping
+    is the same object.
+    """
+    matched: builtins.list[M] = []
+    last: object = None
+    verdict = False
+    for obj in objects:
+        labels = obj.metadata.labels
+        if labels is not last:
+            last, verdict = labels, selector.matches(labels)
+        if verdict:
+            matched.append(obj)
+    return matched
+
+
+_NO_COUNTS: Mapping[Hashable, int] = MappingProxyType({})
+
+
+def _count(counts: dict[str, dict[Hashable, int]], bucket: str, facts: Hashable, delta: int) -> None:
+    tally = counts.get(bucket)
+    if tally is None:
+        tally = counts[bucket] = {}
+    total = tally.get(facts, 0) + delta
+    if total:
+        tally[facts] = total
+    else:
+        del tally[facts]
+        if not tally:
+            del counts[bucket]
 
 
 def _discard(index: dict[str, dict[Key, None]], value: str, key: Key) -> None:
