@@ -107,6 +107,15 @@ class GcMeter:
         return taken
 
 
+def quiet_logs() -> None:
+    """Log warnings and errors only, as `setpoint run` does: a benchmark measures work, not printing."""
+    import logging
+
+    import structlog
+
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+
+
 def _optimized_build() -> bool:
     """Whether the interpreter was built with PGO/LTO (a plain pyenv build is ~20-30% slower)."""
     flags = str(sysconfig.get_config_var("CONFIG_ARGS") or "")

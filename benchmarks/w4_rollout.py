@@ -42,7 +42,7 @@ from typing import Any
 import anyio
 import attrs
 
-from benchmarks._common import GcMeter, fmt_rate, machine_info, write_json
+from benchmarks._common import GcMeter, fmt_rate, machine_info, quiet_logs, write_json
 from controllers.deployment import DeploymentController, util
 from controllers.garbagecollector import GarbageCollector
 from controllers.invariants import RolloutBounds
@@ -300,6 +300,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    quiet_logs()
     profiler = cProfile.Profile() if args.profile else None
     result = report(args, run(args, profiler))
     result["json_path"] = str(write_json("w4", result))

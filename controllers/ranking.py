@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 import attrs
@@ -214,12 +214,18 @@ class ActivePodsWithRanks:
         return [ranked.pod for ranked in heapq.nsmallest(count, self._ranked)]
 
 
-def ranked_by_related_pods_on_same_node(pods: Sequence[Pod], related: Sequence[Pod]) -> list[int]:
-    """Each pod's rank: how many active pods of ``related`` share its node (its spec.nodeName)."""
+def related_pods_on_nodes(related: Sequence[Pod]) -> dict[str, int]:
+    """How many active pods of ``related`` each node (spec.nodeName, "" for none) has."""
     on_node: dict[str, int] = {}
     for pod in related:
         if is_pod_active(pod):
             on_node[pod.spec.node_name] = on_node.get(pod.spec.node_name, 0) + 1
+    return on_node
+
+
+def ranked_by_related_pods_on_same_node(pods: Sequence[Pod], related: Sequence[Pod]) -> list[int]:
+    """Each pod's rank: how many active pods of ``related`` share its node (its spec.nodeName)."""
+    on_node = related_pods_on_nodes(related)
     return [on_node.get(pod.spec.node_name, 0) for pod in pods]
 
 
@@ -227,8 +233,36 @@ def pods_to_delete(
     pods: Sequence[Pod], related: Sequence[Pod], count: int, now: datetime | None
 ) -> list[Pod]:
     """The ``count`` pods of ``pods`` to delete first; ``related`` are the pods that decide doubling up."""
+    return pods_to_delete_on_nodes(pods, related_pods_on_nodes(related), count, now)
+
+
+def pods_to_delete_on_nodes(
+    pods: Sequence[Pod], related_on_node: Mapping[str, int], count: int, now: datetime | None
+) -> list[Pod]:
+    """`pods_to_delete`, given how many active related pods each node has."""
     if count >= len(pods):
         # Deleting them all: no need to rank.
         return list(pods[:count])
-    ranks = ranked_by_related_pods_on_same_node(pods, related)
-    return ActivePodsWithRanks(pods, ranks, now).first(count)
+    if count <= 0:
+        return []
+    ranks = [related_on_node.get(pod.spec.node_name, 0) for pod in pods]
+    # Rules 1-5 are a plain lexicographic key: pods it puts before the count-th pod's key are deleted
+    # whatever the later rules say, and pods it puts after are kept. Only the pods tied with the
+    # count-th on that key need the full comparison, so most pods are never fully ranked.
+    prefixes = [
+        (
+            bool(pod.spec.node_name),
+            _PHASE_ORDINAL.get(pod.status.phase, 0),
+            pod.status.ready,
+            deletion_cost(pod),
+            -rank,
+        )
+        for pod, rank in zip(pods, ranks, strict=True)
+    ]
+    boundary = heapq.nsmallest(count, prefixes)[-1]
+    below = [index for index, prefix in enumerate(prefixes) if prefix < boundary]
+    tied = [index for index, prefix in enumerate(prefixes) if prefix == boundary]
+    ranked = ActivePodsWithRanks([pods[i] for i in tied], [ranks[i] for i in tied], now)
+    chosen_tied = {id(pod) for pod in ranked.first(count - len(below))}
+    chosen = sorted([*below, *(i for i in tied if id(pods[i]) in chosen_tied)])
+    return ActivePodsWithRanks([pods[i] for i in chosen], [ranks[i] for i in chosen], now).sorted()

@@ -33,7 +33,7 @@ import structlog
 
 from controllers.events import NORMAL, WARNING, EventRecorder
 from controllers.podutil import is_pod_active, is_pod_available, is_pod_ready
-from controllers.ranking import pods_to_delete
+from controllers.ranking import pods_to_delete_on_nodes
 from reconcile import Controller, Manager, Request, Result, WorkQueue
 from reconcile.controller import request_for
 from reconcile.expectations import UIDTrackingControllerExpectations
@@ -77,6 +77,8 @@ M = TypeVar("M", bound=Object)
 BY_CONTROLLER = "namespace/controller-uid"
 #: Pods tallied by that same bucket and by `pod_facts`: what a sync adds up, without visiting the pods.
 POD_FACTS = "namespace/controller-uid: active, ready, labels"
+#: Pods tallied by namespace and by (active, node name, labels): who is doubled up on a node.
+POD_PLACEMENT = "namespace: active, node, labels"
 
 #: The longest valid pod name; a generateName prefix must leave room within it.
 _MAX_NAME_LENGTH = 253
@@ -107,6 +109,16 @@ def index_by_controller(obj: Object) -> Iterable[str]:
 
 
 PodFacts = tuple[bool, bool, FrozenDict[str, str]]
+PodPlacement = tuple[bool, str, FrozenDict[str, str]]
+
+
+def pod_namespace(pod: Pod) -> str:
+    return pod.metadata.namespace
+
+
+def pod_placement(pod: Pod) -> PodPlacement:
+    """What the scale-down ranking counts of a pod: active, its node, and its labels."""
+    return (is_pod_active(pod), pod.spec.node_name, pod.metadata.labels)
 
 
 def pod_facts(pod: Pod) -> PodFacts:
@@ -437,6 +449,7 @@ class ReplicaSetController(Controller):
         self._replica_sets.ensure_index(BY_OWNER, index_by_owner_uid)
         self._pods.ensure_index(BY_CONTROLLER, index_by_controller)
         self._pods.ensure_tally(POD_FACTS, controller_bucket, pod_facts)
+        self._pods.ensure_tally(POD_PLACEMENT, pod_namespace, pod_placement)
         self._run_queue: WorkQueue[Request] | None = None
         self._expectations: UIDTrackingControllerExpectations[Request] = UIDTrackingControllerExpectations(
             self._clock
@@ -555,20 +568,26 @@ class ReplicaSetController(Controller):
                 ready += count
         return PodCounts(replicas, fully_labeled, ready, ready)
 
-    def indirectly_related_pods(self, rs: ReplicaSet) -> list[Pod]:
-        """Every pod a ReplicaSet with the same controller selects: who counts as doubled up on a node."""
-        related: list[Pod] = []
-        seen: set[str] = set()
+    def related_pods_on_nodes(self, rs: ReplicaSet) -> dict[str, int]:
+        """How many active pods each node has that a ReplicaSet with ``rs``'s controller selects.
+
+        Those are the pods that make a pod doubled up on its node (getIndirectlyRelatedPods); the
+        counts come from the pod informer's tally, not from a pass over the namespace's pods.
+        """
+        selectors = []
         for sibling in self.replica_sets_with_same_controller(rs):
             try:
-                selector = selector_of(sibling)
+                selectors.append(selector_of(sibling))
             except InvalidSelector:
                 continue
-            for pod in self._pods.list(namespace=sibling.metadata.namespace, selector=selector):
-                if pod.metadata.uid not in seen:
-                    seen.add(pod.metadata.uid)
-                    related.append(pod)
-        return related
+        on_node: dict[str, int] = {}
+        if not selectors:
+            return on_node
+        tally = cast(Mapping[PodPlacement, int], self._pods.tally(POD_PLACEMENT, rs.metadata.namespace))
+        for (active, node, labels), count in tally.items():
+            if active and any(selector.matches(labels) for selector in selectors):
+                on_node[node] = on_node.get(node, 0) + count
+        return on_node
 
     # --- events -----------------------------------------------------------------------------------
 
@@ -752,7 +771,9 @@ class ReplicaSetController(Controller):
             if claimed is None:
                 owned = self._pods.by_index(BY_CONTROLLER, f"{rs.metadata.namespace}/{rs.metadata.uid}")
                 claimed = filter_active_pods(owned)
-            victims = pods_to_delete(claimed, self.indirectly_related_pods(rs), surplus, self._clock.now())
+            victims = pods_to_delete_on_nodes(
+                claimed, self.related_pods_on_nodes(rs), surplus, self._clock.now()
+            )
             expectations.expect_deletions(request, [pod_key(pod) for pod in victims])
             errors: list[Exception] = []
             for pod in victims:

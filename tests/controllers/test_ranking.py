@@ -10,6 +10,8 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from controllers.ranking import (
     POD_DELETION_COST,
@@ -17,6 +19,7 @@ from controllers.ranking import (
     deletion_cost,
     logarithmic_rank_diff,
     pods_to_delete,
+    pods_to_delete_on_nodes,
     ranked_by_related_pods_on_same_node,
 )
 from store.models import ContainerStatus, ObjectMeta, Pod, PodCondition, PodSpec, PodStatus
@@ -362,3 +365,39 @@ def test_pods_to_delete_prefers_those_earliest_in_startup(
 ) -> None:
     chosen = pods_to_delete(pods, pods if related is None else related, count, NOW)
     assert [p.metadata.name for p in chosen] == [p.metadata.name for p in expected]
+
+
+_TIMES = st.none() | st.sampled_from([NOW, TWO_HOURS_AGO, FIVE_HOURS_AGO, ONE_MONTH_AGO])
+
+
+@st.composite
+def ranked_pods(draw: st.DrawFn) -> tuple[list[Pod], dict[str, int]]:
+    count = draw(st.integers(min_value=1, max_value=30))
+    pods = [
+        pod(
+            f"pod-{index}",
+            node=draw(st.sampled_from(["", "a", "b", "c"])),
+            phase=draw(st.sampled_from(["Pending", "Unknown", "Running"])),
+            ready=draw(st.booleans()),
+            restarts=draw(st.integers(min_value=0, max_value=2)),
+            ready_since=draw(_TIMES),
+            created=draw(_TIMES),
+            annotations=draw(st.sampled_from([{}, {POD_DELETION_COST: "5"}, {POD_DELETION_COST: "-5"}])),
+            uid=f"uid-{index:02}",
+        )
+        for index in range(count)
+    ]
+    on_node = {node: draw(st.integers(min_value=0, max_value=3)) for node in ("", "a", "b", "c")}
+    return pods, on_node
+
+
+@given(ranked_pods(), st.data())
+def test_choosing_by_the_first_rules_then_ranking_ties_deletes_what_the_full_sort_puts_first(
+    case: tuple[list[Pod], dict[str, int]], data: st.DataObject
+) -> None:
+    # Without a clock the comparison is a consistent order, so the full stable sort is the oracle.
+    pods, on_node = case
+    count = data.draw(st.integers(min_value=0, max_value=len(pods) - 1), label="count")
+    ranks = [on_node[p.spec.node_name] for p in pods]
+    expected = ActivePodsWithRanks(pods, ranks, None).sorted()[:count]
+    assert pods_to_delete_on_nodes(pods, on_node, count, None) == expected
