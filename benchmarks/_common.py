@@ -80,13 +80,16 @@ class GcMeter:
         self._started = 0.0
         self.seconds = [0.0, 0.0, 0.0]
         self.collections = [0, 0, 0]
+        self.longest = 0.0
 
     def _callback(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
             self._started = self._clock()
         else:
             generation = info["generation"]
-            self.seconds[generation] += self._clock() - self._started
+            pause = self._clock() - self._started
+            self.seconds[generation] += pause
+            self.longest = max(self.longest, pause)
             self.collections[generation] += 1
 
     def start(self) -> None:
@@ -101,9 +104,11 @@ class GcMeter:
             "seconds": sum(self.seconds),
             "seconds_by_generation": list(self.seconds),
             "collections_by_generation": list(self.collections),
+            "longest_pause": self.longest,
         }
         self.seconds = [0.0, 0.0, 0.0]
         self.collections = [0, 0, 0]
+        self.longest = 0.0
         return taken
 
 
