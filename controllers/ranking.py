@@ -249,12 +249,13 @@ def pods_to_delete_on_nodes(
     # Rules 1-5 are a plain lexicographic key: pods it puts before the count-th pod's key are deleted
     # whatever the later rules say, and pods it puts after are kept. Only the pods tied with the
     # count-th on that key need the full comparison, so most pods are never fully ranked.
+    phases = _PHASE_ORDINAL
     prefixes = [
         (
             bool(pod.spec.node_name),
-            _PHASE_ORDINAL.get(pod.status.phase, 0),
+            phases.get(pod.status.phase, 0),
             pod.status.ready,
-            deletion_cost(pod),
+            deletion_cost(pod) if POD_DELETION_COST in pod.metadata.annotations else 0,
             -rank,
         )
         for pod, rank in zip(pods, ranks, strict=True)

@@ -184,7 +184,10 @@ class Informer(Generic[M]):
     def _sorted_keys(self, index: str, value: str) -> builtins.list[Key]:
         keys = self._sorted.get((index, value))
         if keys is None:
-            keys = self._sorted[(index, value)] = sorted(self._indexes[index].get(value, ()))
+            members = self._indexes[index].get(value)
+            if not members:
+                return []  # nothing to keep: most lookups of absent values are one-offs
+            keys = self._sorted[(index, value)] = sorted(members)
         return keys
 
     def tally(self, name: str, bucket: str) -> Mapping[Hashable, int]:
