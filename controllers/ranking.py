@@ -245,25 +245,21 @@ def pods_to_delete_on_nodes(
         return list(pods[:count])
     if count <= 0:
         return []
-    ranks = [related_on_node.get(pod.spec.node_name, 0) for pod in pods]
     # Rules 1-5 are a plain lexicographic key: pods it puts before the count-th pod's key are deleted
     # whatever the later rules say, and pods it puts after are kept. Only the pods tied with the
     # count-th on that key need the full comparison, so most pods are never fully ranked.
     phases = _PHASE_ORDINAL
-    prefixes = [
-        (
-            bool(pod.spec.node_name),
-            phases.get(pod.status.phase, 0),
-            pod.status.ready,
-            deletion_cost(pod) if POD_DELETION_COST in pod.metadata.annotations else 0,
-            -rank,
-        )
-        for pod, rank in zip(pods, ranks, strict=True)
-    ]
+    rank_of = related_on_node.get
+    prefixes: list[tuple[bool, int, bool, int, int]] = []
+    for pod in pods:
+        node, status = pod.spec.node_name, pod.status
+        annotations = pod.metadata.annotations
+        cost = deletion_cost(pod) if annotations and POD_DELETION_COST in annotations else 0
+        prefixes.append((bool(node), phases.get(status.phase, 0), status.ready, cost, -rank_of(node, 0)))
     boundary = heapq.nsmallest(count, prefixes)[-1]
     below = [index for index, prefix in enumerate(prefixes) if prefix < boundary]
     tied = [index for index, prefix in enumerate(prefixes) if prefix == boundary]
-    ranked = ActivePodsWithRanks([pods[i] for i in tied], [ranks[i] for i in tied], now)
+    ranked = ActivePodsWithRanks([pods[i] for i in tied], [-prefixes[i][4] for i in tied], now)
     chosen_tied = {id(pod) for pod in ranked.first(count - len(below))}
     chosen = sorted([*below, *(i for i in tied if id(pods[i]) in chosen_tied)])
-    return ActivePodsWithRanks([pods[i] for i in chosen], [ranks[i] for i in chosen], now).sorted()
+    return ActivePodsWithRanks([pods[i] for i in chosen], [-prefixes[i][4] for i in chosen], now).sorted()

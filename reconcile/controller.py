@@ -257,12 +257,12 @@ class Controller:
             except TerminalError as exc:
                 queue.forget(request)
                 metrics.reconciled(ReconcileOutcome.TERMINAL_ERROR, manager.clock.monotonic() - started)
-                self._record(manager, request, "terminal")
+                self._record_reconcile(manager, request, "terminal")
                 log.error("reconcile failed terminally", error=str(exc))
                 return
             except Exception as exc:
                 metrics.reconciled(ReconcileOutcome.ERROR, manager.clock.monotonic() - started)
-                self._record(manager, request, "error")
+                self._record_reconcile(manager, request, "error")
                 if self.max_retries is not None and queue.num_requeues(request) >= self.max_retries:
                     queue.forget(request)
                     log.warning("dropping request after retries", error=str(exc))
@@ -281,11 +281,11 @@ class Controller:
                 queue.forget(request)
                 outcome = ReconcileOutcome.SUCCESS
             metrics.reconciled(outcome, manager.clock.monotonic() - started)
-            self._record(manager, request, outcome.value)
+            self._record_reconcile(manager, request, outcome.value)
         finally:
             structlog.contextvars.reset_contextvars(**tokens)
 
-    def _record(self, manager: Manager, request: Request, result: str) -> None:
+    def _record_reconcile(self, manager: Manager, request: Request, result: str) -> None:
         if manager.trace is not None:  # no rendering of the request when nothing keeps it
             manager.record("reconcile", controller=self.name, request=str(request), result=result)
 
