@@ -82,7 +82,7 @@ NAMESPACES = 50
 UPSTREAM_MINUTES = 25
 UPSTREAM_PODS_PER_SECOND = 100
 #: The cyclic collector's thresholds during the run (Python's default is 700, 10, 10).
-GC_THRESHOLD = (100_000, 1_000_000, 1_000_000)
+GC_THRESHOLD = (20_000, 1_000_000, 1_000_000)
 
 
 def node_configs(count: int) -> list[NodeConfig]:
@@ -302,7 +302,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "gc": gc_meter.take(),
         }
 
-    # Young collections every 100,000 net allocations; survivors are never rescanned by a threshold-driven
+    # Young collections every 20,000 net allocations; survivors are never rescanned by a threshold-driven
     # older collection (their thresholds are out of reach), which at this heap size would pause for
     # seconds. Cyclic garbage that survives a young collection waits for an explicit collection.
     gc.set_threshold(*args.gc_threshold)
@@ -412,7 +412,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--gc-threshold",
         type=lambda text: tuple(int(part) for part in text.split(",")),
         default=GC_THRESHOLD,
-        help="gc.set_threshold for the run, comma-separated (default 100000,1000000,1000000)",
+        help="gc.set_threshold for the run, comma-separated (default 20000,1000000,1000000)",
     )
     args = parser.parse_args(argv)
     if not 0 < args.scale <= 1:
