@@ -74,18 +74,24 @@ class GcMeter:
     """
 
     def __init__(self) -> None:
-        from time import perf_counter
+        from time import perf_counter, process_time
 
         self._clock = perf_counter
+        self._cpu_clock = process_time
         self._started = 0.0
+        self._cpu_started = 0.0
         self.seconds = [0.0, 0.0, 0.0]
         self.collections = [0, 0, 0]
         self.longest = 0.0
+        self.longest_cpu = 0.0
 
     def _callback(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
             self._started = self._clock()
+            self._cpu_started = self._cpu_clock()
         else:
+            # CPU time as well: on a shared machine a wall-clock pause includes time spent descheduled.
+            self.longest_cpu = max(self.longest_cpu, self._cpu_clock() - self._cpu_started)
             generation = info["generation"]
             pause = self._clock() - self._started
             self.seconds[generation] += pause
@@ -105,10 +111,12 @@ class GcMeter:
             "seconds_by_generation": list(self.seconds),
             "collections_by_generation": list(self.collections),
             "longest_pause": self.longest,
+            "longest_pause_cpu": self.longest_cpu,
         }
         self.seconds = [0.0, 0.0, 0.0]
         self.collections = [0, 0, 0]
         self.longest = 0.0
+        self.longest_cpu = 0.0
         return taken
 
 

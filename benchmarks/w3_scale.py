@@ -367,8 +367,9 @@ def print_report(result: dict[str, Any]) -> None:
         (f"{result['peak_rss_bytes'] / 2**30:.2f}", "GiB peak RSS"),
         (
             f"{gc_figures['longest_pause'] * 1e3:.1f}",
-            f"ms longest cyclic-GC pause ({gc_figures['seconds']:.2f} s in"
-            f" {sum(gc_figures['collections_by_generation']):,} collections)",
+            f"ms longest cyclic-GC pause, wall ({gc_figures['longest_pause_cpu'] * 1e3:.1f} ms CPU;"
+            f" {gc_figures['seconds']:.2f} s in {sum(gc_figures['collections_by_generation']):,}"
+            " collections)",
         ),
         (
             f"{latency['virtual_p50']:.2f} / {latency['virtual_p99']:.2f}",
