@@ -128,13 +128,23 @@ def select_host_array(scores: Int64Array, rng: Rng) -> int:
     selected = 0
     highest = int(scores[0])
     count = 1
+    # A plain random.Random draws randrange(n) as getrandbits(n.bit_length()) until below n: done
+    # inline here, the same draws from the same stream, without randrange's checks on every tie.
+    getrandbits = rng.getrandbits if type(rng) is Rng else None
     for index, score in zip(events.tolist(), scores[events].tolist(), strict=True):
         if score > highest:
             highest, selected, count = score, index, 1
+            continue
+        count += 1
+        if getrandbits is None:
+            draw = rng.randrange(count)
         else:
-            count += 1
-            if rng.randrange(count) == 0:
-                selected = index
+            width = count.bit_length()
+            draw = getrandbits(width)
+            while draw >= count:
+                draw = getrandbits(width)
+        if draw == 0:
+            selected = index
     return selected
 
 
