@@ -430,15 +430,19 @@ class MemoryStore:
                 f"Precondition failed: UID in precondition: {meta.uid}, UID in object meta: {old_meta.uid}",
             )
         if status_only:
-            candidate = replace(current, status=status_of(obj))
+            status = status_of(obj)
+            if status is status_of(current) or status == status_of(current):
+                return cast(M, current)
+            # Only the status changes, and it is already a constructed value: no converters to run.
+            candidate = with_fields(current, status=status)
         else:
             candidate = _with_managed_metadata(strategy.default(obj), old_meta)
             if isinstance(candidate, Service):
                 candidate = self._services.prepare_update(candidate, cast(Service, current))
             if info.status_subresource and status_of(candidate) is not status_of(current):
                 candidate = replace(candidate, status=status_of(current))
-        if candidate is current or candidate == current:
-            return cast(M, current)
+            if candidate is current or candidate == current:
+                return cast(M, current)
         changed_spec = not status_only and strategy.spec_changed(candidate, current)
         if not status_only:
             errors = strategy.validate_update(candidate, current, info, changed_spec=changed_spec)
