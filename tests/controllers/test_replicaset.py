@@ -22,8 +22,10 @@ from controllers.replicaset import (
     REPLICA_FAILURE,
     ReplicaSetController,
     SlowStartFailure,
+    count_pods,
     get_condition,
     remove_condition,
+    selector_of,
     set_condition,
     slow_start_batch,
 )
@@ -895,3 +897,53 @@ def test_the_same_seed_gives_the_same_trace() -> None:
         return sim.trace.digest()
 
     assert simulate(scenario) == simulate(scenario)
+
+
+def test_counts_from_the_tally_are_what_a_pass_over_the_pods_counts() -> None:
+    async def scenario(sim: Simulation, controller: ReplicaSetController) -> None:
+        await sim.store.create(replica_set(replicas=4))
+        await sim.settle()
+        first, second, third, _ = await owned_pods(sim)
+        await start_pod(sim, first)
+        await start_pod(sim, second, ready=False)
+        await start_pod(sim, third, phase="Pending", ready=False)
+        await sim.settle()
+        rs = await get_rs(sim)
+        counted = count_pods(rs, await owned_pods(sim), sim.clock.now())
+        assert controller.settled_counts(rs, selector_of(rs)) == counted
+        assert (counted.replicas, counted.fully_labeled, counted.ready) == (4, 4, 1)
+
+    simulate(scenario)
+
+
+def test_the_tally_is_not_used_when_a_claim_or_the_clock_could_change_the_counts() -> None:
+    # The controller is built but not run: only its informers follow the store, nothing reconciles.
+    sim = Simulation(seed=1)
+    controller = ReplicaSetController(sim.manager)
+
+    async def scenario(sim: Simulation) -> None:
+        rs = await sim.store.create(replica_set(replicas=1))
+        selector = selector_of(rs)
+        informer = sim.manager.informer(Pod)
+
+        async def write(call: Awaitable[Any]) -> None:
+            await call
+            await informer.wait_for(sim.memory.revision)
+
+        await write(sim.store.create(bare_pod("owned", TEMPLATE_LABELS, owner=controller_of(rs))))
+        assert controller.settled_counts(rs, selector) is not None
+        # An active orphan the selector matches is to be adopted.
+        await write(sim.store.create(bare_pod("orphan", SELECTOR)))
+        assert controller.settled_counts(rs, selector) is None
+        await write(sim.store.delete(Pod, "orphan", NAMESPACE, grace_period_seconds=0))
+        assert controller.settled_counts(rs, selector) is not None
+        # A pod it controls that stopped matching is to be released.
+        await write(sim.store.create(bare_pod("stray", {"app": "debug"}, owner=controller_of(rs))))
+        assert controller.settled_counts(rs, selector) is None
+        await write(sim.store.delete(Pod, "stray", NAMESPACE, grace_period_seconds=0))
+        assert controller.settled_counts(rs, selector) is not None
+        # Availability after minReadySeconds depends on the time: only a pass over the pods tells.
+        slow = attrs.evolve(rs, spec=attrs.evolve(rs.spec, min_ready_seconds=10))
+        assert controller.settled_counts(slow, selector) is None
+
+    sim.run(scenario)

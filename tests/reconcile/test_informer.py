@@ -219,3 +219,70 @@ def test_duplicate_index_is_rejected() -> None:
     informer = Informer(MemoryStore(seed=1), ConfigMap)
     with pytest.raises(ValueError, match="already exists"):
         informer.add_index("namespace", index_by_label("x"))
+
+
+def _by_tier(cm: ConfigMap) -> str:
+    return cm.metadata.labels.get("tier", "")
+
+
+def _facts(cm: ConfigMap) -> tuple[str, str]:
+    return (cm.metadata.labels.get("app", ""), cm.data.get("a", ""))
+
+
+def test_a_tally_counts_objects_by_bucket_and_facts_through_adds_updates_and_deletes() -> None:
+    async def scenario() -> None:
+        store = MemoryStore(seed=1)
+        await store.create(config_map("a", tier="web", app="blog"))
+        informer = Informer(store, ConfigMap)
+        async with anyio.create_task_group() as tg:
+            await tg.start(informer.run)
+            # Built from the cache when added, then kept current by every event.
+            informer.ensure_tally("tier", _by_tier, _facts)
+            assert dict(informer.tally("tier", "web")) == {("blog", "1"): 1}
+            await store.create(config_map("b", tier="web", app="blog"))
+            await store.create(config_map("c", tier="db", app="mysql"))
+            await informer.wait_for(store.revision)
+            assert dict(informer.tally("tier", "web")) == {("blog", "1"): 2}
+            assert dict(informer.tally("tier", "db")) == {("mysql", "1"): 1}
+            current = await store.get(ConfigMap, "b")
+            await store.update(attrs.evolve(current, data={"a": "2"}))
+            await informer.wait_for(store.revision)
+            assert dict(informer.tally("tier", "web")) == {("blog", "1"): 1, ("blog", "2"): 1}
+            await store.delete(ConfigMap, "a")
+            await store.delete(ConfigMap, "c")
+            await informer.wait_for(store.revision)
+            assert dict(informer.tally("tier", "web")) == {("blog", "2"): 1}
+            assert dict(informer.tally("tier", "db")) == {}
+            with pytest.raises(KeyError, match="no tally named"):
+                informer.tally("missing", "web")
+            tg.cancel_scope.cancel()
+
+    run(scenario)
+
+
+def test_lists_stay_in_key_order_as_objects_come_and_go_between_reads() -> None:
+    async def scenario() -> None:
+        store = MemoryStore(seed=1)
+        await store.create(config_map("m", tier="web"))
+        informer = Informer(store, ConfigMap)
+        informer.add_index("tier", index_by_label("tier"))
+        async with anyio.create_task_group() as tg:
+            await tg.start(informer.run)
+            assert [cm.metadata.name for cm in informer.by_index("tier", "web")] == ["m"]
+            assert [cm.metadata.name for cm in informer.list()] == ["m"]
+            for name in ("z", "a", "q"):
+                await store.create(config_map(name, tier="web"))
+            await store.delete(ConfigMap, "m")
+            await informer.wait_for(store.revision)
+            assert [cm.metadata.name for cm in informer.by_index("tier", "web")] == ["a", "q", "z"]
+            assert [cm.metadata.name for cm in informer.list("default")] == ["a", "q", "z"]
+            assert [cm.metadata.name for cm in informer.list()] == ["a", "q", "z"]
+            # A label change moves an object between index values; an absent value lists nothing.
+            current = await store.get(ConfigMap, "q")
+            await store.update(attrs.evolve(current, metadata=attrs.evolve(current.metadata, labels={})))
+            await informer.wait_for(store.revision)
+            assert [cm.metadata.name for cm in informer.by_index("tier", "web")] == ["a", "z"]
+            assert informer.by_index("tier", "db") == []
+            tg.cancel_scope.cancel()
+
+    run(scenario)
