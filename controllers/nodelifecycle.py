@@ -359,6 +359,11 @@ class NodeLifecycleController(Controller):
         self._taint_timer_at = math.inf
         self._running = False
 
+    @property
+    def node_monitor_period(self) -> float:
+        """Seconds between two monitor passes."""
+        return self._monitor_period
+
     # --- running ------------------------------------------------------------------------------
 
     async def run(
