@@ -18,8 +18,9 @@ uvloop's loop, written in Cython over libuv, has neither to patch. The table say
 
 A benchmark whose module is missing (W3, W4 while they are being written) is skipped with a message.
 
-``--quick`` runs each benchmark's own smoke size; ``--only W5 W6`` a subset; ``--no-uvloop`` the asyncio
-column only. Exit status 1 if a benchmark failed (a non-zero exit or no JSON).
+``--quick`` runs each benchmark's own smoke size; ``--only W5 W6`` a subset (merged into the last
+summary of the same kind); ``--no-uvloop`` the asyncio column only. Exit status 1 if a benchmark
+failed (a non-zero exit or no JSON).
 """
 
 from __future__ import annotations
@@ -363,6 +364,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 failed = True
                 for line in outcome.get("tail", []):
                     print(f"    | {line}", flush=True)
+    previous = args.results / "summary.json"
+    if wanted is not None and previous.exists():
+        # A partial run updates the last summary of the same kind rather than replacing it.
+        earlier = json.loads(previous.read_text(encoding="utf-8"))
+        if earlier.get("quick") == args.quick:
+            summary["benchmarks"] = {**earlier["benchmarks"], **summary["benchmarks"]}
+            summary["benchmarks"] = {
+                b.key: summary["benchmarks"][b.key] for b in BENCHMARKS if b.key in summary["benchmarks"]
+            }
     json_path = write_json("summary", summary, args.results)
     table = markdown(summary)
     md_path = args.results / "summary.md"
