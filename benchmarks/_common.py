@@ -178,9 +178,48 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def write_json(name: str, payload: dict[str, Any]) -> Path:
-    """Write ``payload`` to ``benchmarks/results/<name>.json`` (NaN becomes null)."""
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    path = RESULTS_DIR / f"{name}.json"
-    path.write_text(json.dumps(_json_safe(payload), indent=2) + "\n", encoding="utf-8")
+#: Set by `benchmarks.run` for each benchmark it starts: where to put a copy of the result it collects.
+OUTPUT_ENV = "SETPOINT_BENCH_OUTPUT"
+
+
+def write_json(name: str, payload: dict[str, Any], directory: Path = RESULTS_DIR) -> Path:
+    """Write ``payload`` to ``<directory>/<name>.json``, by default ``benchmarks/results`` (NaN becomes null).
+
+    Under `benchmarks.run` a copy also goes where ``$SETPOINT_BENCH_OUTPUT`` says.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name}.json"
+    text = json.dumps(_json_safe(payload), indent=2) + "\n"
+    path.write_text(text, encoding="utf-8")
+    if copy := os.environ.get(OUTPUT_ENV):
+        Path(copy).write_text(text, encoding="utf-8")
     return path
+
+
+def headline(
+    figure: str,
+    value: float,
+    unit: str,
+    *,
+    better: str,
+    target: str | None = None,
+    reference: dict[str, Any] | None = None,
+    baseline: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One headline figure in the shape `benchmarks.run` collects (a benchmark's JSON ``headline`` list).
+
+    ``better`` is "higher" or "lower". ``reference`` is the upstream anchor — ``{"value", "unit",
+    "label"}``, quoted or computed, never measured here; ``baseline`` the naive variant measured in
+    the same run — ``{"value", "label"}`` in the figure's unit.
+    """
+    if better not in ("higher", "lower"):
+        raise ValueError("better must be 'higher' or 'lower'")
+    return {
+        "figure": figure,
+        "value": value,
+        "unit": unit,
+        "better": better,
+        "target": target,
+        "reference": reference,
+        "baseline": baseline,
+    }

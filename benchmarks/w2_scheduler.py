@@ -40,7 +40,16 @@ from typing import Any
 
 import attrs
 
-from benchmarks._common import GcMeter, fmt_ms, fmt_rate, machine_info, percentile, ratio, write_json
+from benchmarks._common import (
+    GcMeter,
+    fmt_ms,
+    fmt_rate,
+    headline,
+    machine_info,
+    percentile,
+    ratio,
+    write_json,
+)
 from controllers.scheduler import Scheduler
 from controllers.scheduler.plugins import pod_info
 from controllers.scheduler.vectorised import new_algorithm
@@ -213,6 +222,34 @@ def report(result: dict[str, Any]) -> None:
     print(f"results: {result['json_path']}")
 
 
+def headlines(e2e: dict[str, Any], algorithm: dict[str, Any]) -> list[dict[str, Any]]:
+    anchor = "kube-scheduler scheduler_perf SchedulingBasic, 5,000 nodes (published, not measured here)"
+    plain = e2e.get("reference")
+    return [
+        headline(
+            "pods placed per second, end to end (vectorised)",
+            e2e["vectorised"]["pods_per_second"],
+            "pods/s",
+            better="higher",
+            target=f"≥ {TARGET:,.0f} (stretch {STRETCH:,.0f})",
+            reference={"value": KUBE_SCHEDULER_PODS_PER_SECOND, "unit": "pods/s", "label": anchor},
+            baseline=None
+            if plain is None
+            else {"value": plain["pods_per_second"], "label": "plain reference path, same run"},
+        ),
+        headline(
+            "one scheduling decision, mean (vectorised)",
+            algorithm["vectorised"]["mean_seconds"] * 1e3,
+            "ms",
+            better="lower",
+            baseline={
+                "value": algorithm["reference"]["mean_seconds"] * 1e3,
+                "label": "plain reference path, same run",
+            },
+        ),
+    ]
+
+
 def _ratio(rate: float) -> str:
     value = ratio(rate, KUBE_SCHEDULER_PODS_PER_SECOND)
     return "–" if math.isnan(value) else f"{value:.2f}×"
@@ -276,6 +313,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "same_placements": len({entry["placements_digest"] for entry in e2e.values()}) == 1,
         "kube_scheduler_reference_pods_per_second": KUBE_SCHEDULER_PODS_PER_SECOND,
     }
+    result["headline"] = headlines(e2e, algorithm)
     result["json_path"] = str(write_json("w2" + ("_quick" if args.quick else ""), result))
     report(result)
     return 0

@@ -316,6 +316,30 @@ def selects(service: Service, labels: Mapping[str, str]) -> bool:
     return bool(selector) and all(labels.get(key) == value for key, value in selector.items())
 
 
+# --- indexes: which Services a pod may be in, which pods a Service may select ---------------------
+
+#: Pods by each of their labels, Services by each pair of their selector: ``namespace/key=value``.
+POD_LABEL_INDEX = "endpoints:label"
+SERVICE_SELECTOR_INDEX = "endpoints:selector"
+
+
+def _pair(namespace: str, key: str, value: str) -> str:
+    # "/" cannot appear in a namespace and "=" cannot appear in a label key: the pair is unambiguous.
+    return f"{namespace}/{key}={value}"
+
+
+def index_by_label_pairs(pod: Pod) -> tuple[str, ...]:
+    """Every ``namespace/key=value`` pair of the pod's labels."""
+    namespace = pod.metadata.namespace
+    return tuple(_pair(namespace, key, value) for key, value in pod.metadata.labels.items())
+
+
+def index_by_selector_pairs(service: Service) -> tuple[str, ...]:
+    """Every ``namespace/key=value`` pair of the Service's selector (none for a selector-less one)."""
+    namespace = service.metadata.namespace
+    return tuple(_pair(namespace, key, value) for key, value in service.spec.selector.items())
+
+
 # --- the controller -------------------------------------------------------------------------------
 
 
@@ -338,6 +362,9 @@ class EndpointsController(Controller):
         self._pods = manager.informer(Pod)
         self._endpoints = manager.informer(Endpoints)
         self._batch_period = batch_period
+        # A pod is looked up by its labels, a Service's pods by its selector: no scan of the namespace.
+        self._pods.ensure_index(POD_LABEL_INDEX, index_by_label_pairs)
+        self._services.ensure_index(SERVICE_SELECTOR_INDEX, index_by_selector_pairs)
         # The resourceVersion each Endpoints had before our last write to it (staleEndpointsTracker).
         self._stale_versions: dict[tuple[str, str], str] = {}
         self._pods.add_handler(_Handler(self.on_pod_added, self.on_pod_updated, self.on_pod_deleted))
@@ -367,12 +394,34 @@ class EndpointsController(Controller):
     # --- events -------------------------------------------------------------------------------
 
     def services_for(self, namespace: str, labels: Mapping[str, str]) -> list[Request]:
-        """The Services of the namespace whose selector matches ``labels``, in key order."""
-        return [
-            Request(namespace, service.metadata.name)
-            for service in self._services.list(namespace=namespace)
-            if selects(service, labels)
-        ]
+        """The Services of the namespace whose selector matches ``labels``, in key order.
+
+        A matching selector holds at least one of the labels, so the candidates are the Services
+        indexed under the labels' pairs (GetPodServiceMemberships without listing the namespace).
+        """
+        found: dict[str, None] = {}
+        for key, value in labels.items():
+            for service in self._services.by_index(SERVICE_SELECTOR_INDEX, _pair(namespace, key, value)):
+                name = service.metadata.name
+                if name not in found and selects(service, labels):
+                    found[name] = None
+        return [Request(namespace, name) for name in sorted(found)]
+
+    def pods_for(self, service: Service) -> list[Pod]:
+        """The pods the Service's selector matches, in key order (none for an empty selector).
+
+        Looked up under the selector's pair with the fewest pods, then checked against the whole
+        selector.
+        """
+        namespace = service.metadata.namespace
+        candidates: list[Pod] | None = None
+        for key, value in service.spec.selector.items():
+            pods = self._pods.by_index(POD_LABEL_INDEX, _pair(namespace, key, value))
+            if candidates is None or len(pods) < len(candidates):
+                candidates = pods
+            if not candidates:
+                break
+        return [pod for pod in candidates or () if selects(service, pod.metadata.labels)]
 
     def on_pod_added(self, pod: Pod) -> None:
         self._enqueue(self.services_for(pod.metadata.namespace, pod.metadata.labels), batch=True)
@@ -427,8 +476,7 @@ class EndpointsController(Controller):
             return None
         if service.spec.type == "ExternalName" or not service.spec.selector:
             return None
-        pods = [pod for pod in self._pods.list(namespace=namespace) if selects(service, pod.metadata.labels)]
-        subsets = subsets_for(service, pods)
+        subsets = subsets_for(service, self.pods_for(service))
         current = self._endpoints.get(name, namespace)
         if current is not None and self._stale_versions.get(key) == current.metadata.resource_version:
             raise StaleCache(

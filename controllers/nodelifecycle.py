@@ -215,17 +215,27 @@ class RateLimitedTimedQueue:
     A port of nodelifecycle/scheduler's RateLimitedTimedQueue. A value is added once until `remove`d:
     after it was processed successfully it stays in the set, so it is not queued again until the node is
     marked reachable. Ties in ``process_at`` keep insertion order, so runs are deterministic.
+
+    Removal is lazy: a heap entry counts only while it is its value's live item, and dead entries are
+    dropped as they reach the top (the monitor pass removes and re-adds every waiting node each
+    period, which must not cost a heap rebuild per node).
     """
 
     def __init__(self, qps: float, clock: Clock) -> None:
         self._clock = clock
         self.limiter = TokenBucket(qps, EVICTION_RATE_LIMITER_BURST, clock)
         self._heap: list[tuple[float, int, TimedValue]] = []
+        #: The queued item of each value; a heap entry whose item is not here is dead.
+        self._live: dict[str, TimedValue] = {}
         self._set: set[str] = set()
         self._order = itertools.count()
 
     def __len__(self) -> int:
-        return len(self._heap)
+        return len(self._live)
+
+    def __contains__(self, value: object) -> bool:
+        """Whether ``value`` is in the set (queued, or processed and not removed since)."""
+        return value in self._set
 
     def add(self, value: str, uid: str) -> bool:
         if value in self._set:
@@ -245,17 +255,25 @@ class RateLimitedTimedQueue:
 
     def clear(self) -> None:
         self._heap.clear()
+        self._live.clear()
         self._set.clear()
 
     def _push(self, item: TimedValue) -> None:
+        self._live[item.value] = item
         heapq.heappush(self._heap, (item.process_at, next(self._order), item))
+        if len(self._heap) > 2 * len(self._live) + 64:
+            # Mostly dead entries: rebuild from the live ones, in their order.
+            self._heap = [entry for entry in self._heap if self._live.get(entry[2].value) is entry[2]]
+            heapq.heapify(self._heap)
 
     def _drop(self, value: str) -> None:
-        self._heap = [entry for entry in self._heap if entry[2].value != value]
-        heapq.heapify(self._heap)
+        self._live.pop(value, None)
 
     def head(self) -> TimedValue | None:
-        return self._heap[0][2] if self._heap else None
+        heap, live = self._heap, self._live
+        while heap and live.get(heap[0][2].value) is not heap[0][2]:
+            heapq.heappop(heap)
+        return heap[0][2] if heap else None
 
     async def try_(self, action: Callable[[TimedValue], Awaitable[tuple[bool, float]]]) -> None:
         """Process due values while the limiter allows (Try).
@@ -272,8 +290,8 @@ class RateLimitedTimedQueue:
             done, wait = await action(item)
             self._drop(item.value)
             if not done:
-                item.process_at = now + wait
-                self._push(item)
+                # A new item, so the old heap entry stays dead.
+                self._push(attrs.evolve(item, process_at=now + wait))
             item = self.head()
 
     def next_attempt_at(self) -> float:
@@ -304,6 +322,22 @@ class _NodeHealth:
     ready_transition_timestamp: float
     status_ready: NodeCondition | None
     lease_renew_time: datetime | None = None
+
+
+@attrs.define
+class _Seen:
+    """A node object as the monitor pass last looked at it in full, when that look wrote nothing.
+
+    While the informer still holds that very object (objects are immutable: an update is a new one),
+    another look would find the same conditions; only the clock and the node's Lease can move on.
+    ``past_grace``: the look found the grace period over and the conditions already Unknown.
+    """
+
+    node: Node
+    zone: str
+    observed: NodeCondition
+    current: NodeCondition | None
+    past_grace: bool
 
 
 class NodeLifecycleController(Controller):
@@ -349,6 +383,9 @@ class NodeLifecycleController(Controller):
         self._pods.ensure_index(BY_NODE, index_by_node_name)
         self._known_nodes: dict[str, Node] = {}
         self._health: dict[str, _NodeHealth] = {}
+        self._seen: dict[str, _Seen] = {}
+        #: Each node's zone key, with the node object it was computed from.
+        self._zones: dict[str, tuple[Node, str]] = {}
         self._nodes_to_retry: set[str] = set()
         #: The node each pod was on when last looked at: only a new binding is a pod update here.
         self._pod_nodes: dict[tuple[str, str], str] = {}
@@ -358,6 +395,11 @@ class NodeLifecycleController(Controller):
         self._taint_timer: Timer | None = None
         self._taint_timer_at = math.inf
         self._running = False
+
+    @property
+    def node_monitor_period(self) -> float:
+        """Seconds between two monitor passes."""
+        return self._monitor_period
 
     # --- running ------------------------------------------------------------------------------
 
@@ -474,7 +516,7 @@ class NodeLifecycleController(Controller):
         nodes = self._nodes.list()
         names = {node.metadata.name for node in nodes}
         for node in nodes:
-            self._add_zone(zone_key(node))
+            self._add_zone(self._zone_of(node))
             if node.metadata.name not in self._known_nodes:
                 await self._record_node_event(
                     node, "RegisteredNode", f"Registered Node {node.metadata.name} in Controller"
@@ -484,13 +526,70 @@ class NodeLifecycleController(Controller):
         for name in [name for name in self._known_nodes if name not in names]:
             gone = self._known_nodes.pop(name)
             self._health.pop(name, None)
+            self._seen.pop(name, None)
+            self._zones.pop(name, None)
             self._nodes_to_retry.discard(name)
             await self._record_node_event(gone, "RemovingNode", f"Removing Node {name} from Controller")
 
         zone_conditions: dict[str, list[NodeCondition | None]] = {}
         for node in nodes:
-            await self._monitor_node(node, zone_conditions)
+            seen = self._unchanged(node)
+            if seen is None:
+                await self._monitor_node(node, zone_conditions)
+                continue
+            # What _monitor_node would do with the same conditions, without redoing the look.
+            if LABEL_EXCLUDE_DISRUPTION not in node.metadata.labels:
+                zone_conditions.setdefault(seen.zone, []).append(seen.current)
+            if seen.current is not None and not (
+                seen.observed.status == "True" and self._reachable_already(node, seen.zone)
+            ):
+                await self._process_taint_based_eviction(node, seen.observed)
         await self._handle_disruption(zone_conditions, nodes)
+
+    def _zone_of(self, node: Node) -> str:
+        name = node.metadata.name
+        cached = self._zones.get(name)
+        if cached is not None and cached[0] is node:
+            return cached[1]
+        zone = zone_key(node)
+        self._zones[name] = (node, zone)
+        return zone
+
+    def _unchanged(self, node: Node) -> _Seen | None:
+        """The last full look at the node, if looking again would find the same (else None).
+
+        That is when the informer holds the same node object, the node is not being retried, and the
+        grace period is not newly over. A renewed Lease is taken in here, as the full look does.
+        """
+        name = node.metadata.name
+        seen = self._seen.get(name)
+        if seen is None or seen.node is not node or name in self._nodes_to_retry:
+            return None
+        health = self._health.get(name)
+        if health is None:
+            return None
+        now = self._clock.monotonic()
+        lease = self._leases.get(name, NODE_LEASE_NAMESPACE)
+        renewed = lease.spec.renew_time if lease is not None else None
+        if renewed is not None and (health.lease_renew_time is None or health.lease_renew_time < renewed):
+            health.lease_renew_time = renewed
+            health.probe_timestamp = now
+        grace = self._grace_period if seen.current is not None else self._startup_grace_period
+        if now > health.probe_timestamp + grace and not seen.past_grace:
+            return None
+        return seen
+
+    def _reachable_already(self, node: Node, zone: str) -> bool:
+        """Whether marking the node reachable would change nothing: no NoExecute condition taint to
+        remove (on the freshest copy) and nothing of it in its zone's queue."""
+        current = self._nodes.get(node.metadata.name) or node
+        tainter = self.zone_tainters.get(zone)
+        if tainter is not None and node.metadata.name in tainter:
+            return False
+        return not any(
+            taint.effect == NO_EXECUTE and taint.key in (TAINT_UNREACHABLE, TAINT_NOT_READY)
+            for taint in current.spec.taints
+        )
 
     async def _monitor_node(self, node: Node, zone_conditions: dict[str, list[NodeCondition | None]]) -> None:
         name = node.metadata.name
@@ -578,12 +677,16 @@ class NodeLifecycleController(Controller):
             health.lease_renew_time = renewed
             health.probe_timestamp = now
         self._health[name] = health
+        zone = self._zone_of(node)
         if now <= health.probe_timestamp + grace:
+            self._seen[name] = _Seen(node, zone, observed, current, past_grace=False)
             return observed, current
         updated = self._unknown_conditions(node)
         new_ready = updated.status.condition("Ready")
         if new_ready == observed:
+            self._seen[name] = _Seen(node, zone, observed, new_ready, past_grace=True)
             return observed, new_ready
+        self._seen.pop(name, None)
         await self._store.update_status(updated)
         health.status_ready = new_ready
         health.ready_transition_timestamp = now

@@ -15,12 +15,15 @@ from controllers.cluster import Cluster
 from controllers.endpoints import (
     HEADLESS_LABEL,
     MAX_CAPACITY,
+    EndpointsController,
     find_port,
     repack_subsets,
     should_pod_be_in_endpoints,
     subsets_for,
     truncate_subsets,
 )
+from reconcile import Request
+from reconcile.testing import Simulation
 from store import FrozenDict, NotFound
 from store.manifests import load_paths
 from store.models import (
@@ -30,6 +33,7 @@ from store.models import (
     EndpointPort,
     Endpoints,
     EndpointSubset,
+    Namespace,
     ObjectMeta,
     ObjectReference,
     Pod,
@@ -551,3 +555,96 @@ def test_selectorless_and_external_name_services_get_no_endpoints() -> None:
                 await endpoints_of(cluster, name)
 
     myblog_cluster().run(scenario)
+
+
+# --- the label and selector indexes ----------------------------------------------------------------
+
+
+def labelled_pod(name: str, namespace: str, labels: dict[str, str], ip: str) -> Pod:
+    return Pod(
+        metadata=ObjectMeta(name=name, namespace=namespace, labels=FrozenDict(labels)),
+        spec=PodSpec(containers=(Container(name="c", image="i"),), node_name="node-1"),
+        status=PodStatus(
+            phase="Running",
+            pod_ip=ip,
+            pod_ips=(PodIP(ip=ip),),
+            conditions=(PodCondition(type="Ready", status="True"),),
+        ),
+    )
+
+
+def selecting(name: str, namespace: str, selector: dict[str, str]) -> Service:
+    return Service(
+        metadata=ObjectMeta(name=name, namespace=namespace),
+        spec=ServiceSpec(selector=FrozenDict(selector), ports=(ServicePort(port=80),)),
+    )
+
+
+def test_services_and_pods_are_matched_on_the_whole_selector_within_the_namespace() -> None:
+    """The indexes only narrow the candidates: a Service with one of a pod's labels is not enough."""
+
+    async def scenario(sim: Simulation) -> None:
+        controller = EndpointsController(sim.manager)
+        sim.manager.add(controller)
+        for namespace in ("a", "b"):
+            await sim.store.create(Namespace(metadata=ObjectMeta(name=namespace)))
+        pods = [
+            labelled_pod("web-1", "a", {"app": "web", "tier": "front"}, "10.0.0.1"),
+            labelled_pod("web-2", "a", {"app": "web", "tier": "back"}, "10.0.0.2"),
+            labelled_pod("web-3", "b", {"app": "web", "tier": "front"}, "10.0.0.3"),
+        ]
+        for pod in pods:
+            created = await sim.store.create(pod)
+            await sim.store.update_status(attrs.evolve(created, status=pod.status))
+        services = [
+            selecting("front", "a", {"app": "web", "tier": "front"}),
+            selecting("all", "a", {"app": "web"}),
+            selecting("back", "a", {"tier": "back"}),
+            selecting("other", "b", {"app": "web"}),
+        ]
+        for service in services:
+            await sim.store.create(service)
+        await sim.settle()
+        assert controller.services_for("a", {"app": "web", "tier": "front"}) == [
+            Request("a", "all"),
+            Request("a", "front"),
+        ]
+        assert controller.services_for("a", {"tier": "back", "app": "web"}) == [
+            Request("a", "all"),
+            Request("a", "back"),
+        ]
+        assert controller.services_for("a", {"tier": "front"}) == []
+        expected = {"front": ["10.0.0.1"], "all": ["10.0.0.1", "10.0.0.2"], "back": ["10.0.0.2"]}
+        for name, ips in expected.items():
+            assert ready_ips(await sim.store.get(Endpoints, name, "a")) == ips
+        assert ready_ips(await sim.store.get(Endpoints, "other", "b")) == ["10.0.0.3"]
+
+    Simulation(seed=1).run(scenario)
+
+
+def test_a_changed_selector_or_label_moves_the_addresses() -> None:
+    """The indexes follow updates: a Service's new selector and a pod's new labels are looked up anew."""
+
+    async def scenario(sim: Simulation) -> None:
+        sim.manager.add(EndpointsController(sim.manager))
+        await sim.store.create(Namespace(metadata=ObjectMeta(name="ns")))
+        for name, app, ip in (("p1", "one", "10.0.0.1"), ("p2", "two", "10.0.0.2")):
+            pod = labelled_pod(name, "ns", {"app": app}, ip)
+            created = await sim.store.create(pod)
+            await sim.store.update_status(attrs.evolve(created, status=pod.status))
+        service = await sim.store.create(selecting("svc", "ns", {"app": "one"}))
+        await sim.settle()
+        assert ready_ips(await sim.store.get(Endpoints, "svc", "ns")) == ["10.0.0.1"]
+
+        spec = attrs.evolve(service.spec, selector=FrozenDict({"app": "two"}))
+        await sim.store.update(attrs.evolve(service, spec=spec))
+        await sim.settle()
+        assert ready_ips(await sim.store.get(Endpoints, "svc", "ns")) == ["10.0.0.2"]
+
+        p1 = await sim.store.get(Pod, "p1", "ns")
+        meta = attrs.evolve(p1.metadata, labels=FrozenDict({"app": "two"}))
+        await sim.store.update(attrs.evolve(p1, metadata=meta))
+        await sim.settle()
+        assert ready_ips(await sim.store.get(Endpoints, "svc", "ns")) == ["10.0.0.1", "10.0.0.2"]
+
+    Simulation(seed=1).run(scenario)

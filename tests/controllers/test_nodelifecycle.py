@@ -216,6 +216,51 @@ def test_rate_limited_queue_retries_a_failed_value_after_its_wait() -> None:
     assert attempts == [0.0, 5.0] and queue.head() is None
 
 
+def test_a_value_removed_and_added_again_goes_to_the_back_of_the_queue() -> None:
+    """markNodeForTainting's Remove-then-Add each pass: the value is queued anew, once."""
+    clock = FakeClock()
+    queue = RateLimitedTimedQueue(1000.0, clock)  # type: ignore[arg-type]
+    for name in ("a", "b", "c"):
+        queue.add(name, name)
+    for _ in range(200):  # many re-adds leave many dead heap entries behind
+        clock.time += 0.001
+        queue.remove("a")
+        queue.add("a", "a")
+    assert len(queue) == 3
+    done: list[str] = []
+
+    async def action(item: TimedValue) -> tuple[bool, float]:
+        done.append(item.value)
+        return True, 0.0
+
+    for _ in range(3):  # one token at a time (burst 1)
+        run_sync(queue.try_(action))
+        clock.time += 1.0
+    assert done == ["b", "c", "a"]
+    assert len(queue) == 0 and queue.head() is None
+
+
+def test_a_retried_value_waits_behind_values_due_before_it() -> None:
+    """A value processed without success is queued again at its new time, not at its old place."""
+    clock = FakeClock()
+    queue = RateLimitedTimedQueue(1000.0, clock)  # type: ignore[arg-type]
+    queue.add("retry", "1")
+    clock.time = 1.0
+    queue.add("later", "2")
+    clock.time = 2.0
+    done: list[str] = []
+
+    async def action(item: TimedValue) -> tuple[bool, float]:
+        done.append(item.value)
+        return item.value != "retry" or len(done) > 2, 10.0
+
+    run_sync(queue.try_(action))
+    clock.time = 3.0
+    run_sync(queue.try_(action))
+    assert done == ["retry", "later"]
+    assert queue.head().value == "retry" and queue.next_attempt_at() == 12.0  # type: ignore[union-attr]
+
+
 def test_swap_limiter_to_zero_stops_processing_and_a_new_rate_starts_drained() -> None:
     clock = FakeClock()
     queue = RateLimitedTimedQueue(0.1, clock)  # type: ignore[arg-type]
