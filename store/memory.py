@@ -21,7 +21,11 @@ import anyio
 
 from store import writes
 from store.allocation import DEFAULT_NODE_PORT_RANGE, DEFAULT_SERVICE_CIDR, ServiceAllocator
-from store.errors import AlreadyExists, BadRequest, Forbidden, Gone, already_exists, not_found
+from store.errors import AlreadyExists, Gone, already_exists, not_found
+from store.filtering import as_field_selector, translate
+from store.filtering import as_selector as _as_selector
+from store.filtering import matches as _matches
+from store.filtering import parse_revision as _parse_revision
 from store.interface import (
     EventType,
     FieldSelectable,
@@ -35,7 +39,7 @@ from store.interface import (
 from store.models import Namespace, Object, ObjectMeta, Pod, Service, with_fields
 from store.scheme import KindInfo, Scheme
 from store.seams import Rng, TimeSource, WallTime, make_rng, random_suffix, random_uid
-from store.selectors import FieldSelector, Selector, parse_field_selector, parse_selector
+from store.selectors import FieldSelector, Selector
 from store.writes import SYSTEM_NAMESPACES, Deletion
 
 M = TypeVar("M", bound=Object)
@@ -418,13 +422,7 @@ class MemoryStore:
     def _check_namespace_accepts(self, info: KindInfo, namespace: str, name: str) -> None:
         ns_info = self._scheme.info(Namespace)
         ns = self._state(ns_info).get("", namespace)
-        if ns is None:
-            raise not_found(ns_info.resource, namespace)
-        if cast(Namespace, ns).metadata.deletion_timestamp is not None:
-            raise Forbidden(
-                f'{info.resource} "{name}" is forbidden: unable to create new content in'
-                f" namespace {namespace} because it is being terminated"
-            )
+        writes.check_namespace_accepts(ns_info, ns, info, namespace, name)
 
     def _generate_name(self, state: _KindState, namespace: str, prefix: str) -> str:
         for _ in range(_GENERATE_NAME_ATTEMPTS):
@@ -433,14 +431,9 @@ class MemoryStore:
                 return name
         raise AlreadyExists(f"no unused name could be generated for prefix {prefix!r}")
 
-    def _as_field_selector(self, info: KindInfo, selector: FieldSelectable) -> FieldSelector | None:
-        if selector is None or selector == "":
-            return None
-        compiled = parse_field_selector(selector) if isinstance(selector, str) else selector
-        for field in compiled.fields():
-            if field not in info.field_getters:
-                raise BadRequest(f"field label not supported: {field}")
-        return None if not compiled.requirements else compiled
+    @staticmethod
+    def _as_field_selector(info: KindInfo, selector: FieldSelectable) -> FieldSelector | None:
+        return as_field_selector(info, selector)
 
 
 class MemoryWatch(WatchBase[M]):
@@ -528,55 +521,7 @@ class MemoryWatch(WatchBase[M]):
 
     def _translate(self, event: WatchEvent[Object]) -> WatchEvent[M] | None:
         """The event as this watcher sees it: changes across its filter become ADDED/DELETED."""
-        now = self._selects(event.object) if event.type is not EventType.DELETED else False
-        before = event.previous is not None and self._selects(event.previous)
-        if event.type is EventType.DELETED:
-            return cast(WatchEvent[M], event) if before else None
-        if now and before:
-            return cast(WatchEvent[M], event)
-        if now:
-            if event.type is EventType.ADDED:
-                return cast(WatchEvent[M], event)
-            return WatchEvent(EventType.ADDED, cast(M, event.object), event.revision, None)
-        if before:
-            return WatchEvent(
-                EventType.DELETED, cast(M, event.object), event.revision, cast(M, event.previous)
-            )
-        return None
+        return translate(event, self._selects)
 
     def _selects(self, obj: Object | None) -> bool:
         return obj is not None and _matches(self._info, obj, self._labels, self._fields, self._namespace)
-
-
-def _matches(
-    info: KindInfo,
-    obj: Object,
-    labels: Selector | None,
-    fields: FieldSelector | None,
-    namespace: str | None = None,
-) -> bool:
-    meta = obj.metadata
-    if namespace is not None and meta.namespace != namespace:
-        return False
-    if labels is not None and not labels.matches(meta.labels):
-        return False
-    if fields is not None:
-        getters = info.field_getters
-        return fields.matches({field: getters[field](obj) for field in fields.fields()})
-    return True
-
-
-def _as_selector(selector: Selectable) -> Selector | None:
-    if selector is None or selector == "":
-        return None
-    compiled = parse_selector(selector) if isinstance(selector, str) else selector
-    return None if compiled.empty() else compiled
-
-
-def _parse_revision(value: str | int) -> int:
-    if isinstance(value, int):
-        return value
-    try:
-        return int(value)
-    except ValueError:
-        raise BadRequest(f"invalid resource version {value!r}") from None

@@ -21,7 +21,15 @@ import attrs
 import jsonpatch
 
 from store import strategy
-from store.errors import OPTIMISTIC_LOCK_MESSAGE, BadRequest, Invalid, MethodNotAllowed, conflict
+from store.errors import (
+    OPTIMISTIC_LOCK_MESSAGE,
+    BadRequest,
+    Forbidden,
+    Invalid,
+    MethodNotAllowed,
+    conflict,
+    not_found,
+)
 from store.interface import PatchType, PropagationPolicy
 from store.models import Namespace, Object, ObjectMeta, Pod, replace, status_of, with_fields
 from store.scheme import KindInfo, Scheme
@@ -72,6 +80,19 @@ def stamp_created(
         resource_version=resource_version,
     )
     return with_fields(obj, metadata=stamped)
+
+
+def check_namespace_accepts(
+    ns_info: KindInfo, ns: Object | None, info: KindInfo, namespace: str, name: str
+) -> None:
+    """Raise `NotFound` when namespace ``ns`` is missing and `Forbidden` while it terminates."""
+    if ns is None:
+        raise not_found(ns_info.resource, namespace)
+    if ns.metadata.deletion_timestamp is not None:
+        raise Forbidden(
+            f'{info.resource} "{name}" is forbidden: unable to create new content in'
+            f" namespace {namespace} because it is being terminated"
+        )
 
 
 def check_owners(scheme: Scheme, info: KindInfo, meta: ObjectMeta) -> None:
