@@ -29,11 +29,12 @@ What this is not: a cache. Every read goes to etcd; controllers read from inform
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import contextlib
 import json
 import urllib.parse
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar, cast
@@ -198,12 +199,15 @@ class EtcdStore:
         if revision <= self._floor:
             return
         self._floor = revision
-        # etcd keeps the state at its compaction revision watchable from there; keep one more.
-        head = await self.current_revision()
-        await self._call(
-            self._client.kvstub.Compact,
-            rpc.CompactionRequest(revision=min(revision + 1, head), physical=False),
-        )
+        # etcd keeps the state at its compaction revision watchable, so compact one revision further;
+        # but not past the start of a watch of this store that etcd has yet to confirm.
+        target = min(revision + 1, await self.current_revision())
+        for watch in self._watches:
+            if not watch._created:
+                target = min(target, watch._revision + 1)
+        # Gone: etcd had compacted that far already (by this store or another on the same server).
+        with contextlib.suppress(Gone):
+            await self._call(self._kv.Compact, rpc.CompactionRequest(revision=target, physical=False))
 
     async def current_revision(self) -> int:
         """etcd's revision now (one round trip)."""
@@ -489,16 +493,16 @@ class EtcdStore:
         field_selector: FieldSelectable = None,
         bookmarks: bool = False,
     ) -> EtcdWatch[M]:
-        """Watch ``kind`` for changes after revision ``since`` (default: from now on).
+        """Watch ``kind`` for changes after revision ``since`` (default: the last this store has seen).
 
-        The etcd watch is created on the first `next_batch`; a compacted ``since`` raises `Gone` there
-        (at once when this store compacted it itself).
+        A ``since`` this store compacted raises `Gone` at once; one compacted by another client raises it
+        from the first `next_batch`.
         """
         if self._watch_stub is None:
             raise Gone("the store is not open")
         info = self._scheme.info(kind)
-        start = None if since in (None, "") else parse_revision(since)
-        if start is not None and start < self._floor:
+        start = self._revision if since in (None, "") else parse_revision(since)
+        if start < self._floor:
             raise Gone(f"too old resource version: {start} ({self._floor + 1})")
         watch: EtcdWatch[M] = EtcdWatch(
             self,
@@ -587,7 +591,7 @@ class EtcdWatch(WatchBase[M]):
         store: EtcdStore,
         info: KindInfo,
         *,
-        start: int | None,
+        start: int,
         namespace: str | None,
         labels: Selector | None,
         fields: FieldSelector | None,
@@ -595,15 +599,18 @@ class EtcdWatch(WatchBase[M]):
     ) -> None:
         self._store = store
         self._info = info
-        self._start = start
-        self._revision = start or 0
+        self._revision = start
         self._namespace = namespace
         self._labels = labels
         self._fields = fields
         self._bookmarks = bookmarks
         self._filtered = namespace is not None or labels is not None or fields is not None
-        self._call: Any = None
         self._closed = False
+        self._created = False
+        self._stop = asyncio.Event()
+        # The etcd watch is created now (its request is sent as soon as the loop runs), so a later
+        # compaction cannot pull the start revision out from under it.
+        self._call: Any = store._watch_stub.Watch(self._requests())
 
     @property
     def revision(self) -> int:
@@ -611,33 +618,21 @@ class EtcdWatch(WatchBase[M]):
         return self._revision
 
     def close(self) -> None:
+        if self._closed:
+            return
         self._closed = True
         self._store._watches.discard(self)
-        if self._call is not None:
-            self._call.cancel()
-            self._call = None
+        self._stop.set()
+        self._call.cancel()
 
-    async def request_progress(self) -> None:
-        """Ask etcd to say how far this watch has got (answered as a BOOKMARK if bookmarks are on)."""
-        if self._call is None:
-            await self._open()
-        await self._call.write(rpc.WatchRequest(progress_request=rpc.WatchProgressRequest()))
-
-    async def _open(self) -> None:
-        store = self._store
-        prefix = store._prefix(self._info)
+    async def _requests(self) -> AsyncIterator[Any]:
+        prefix = self._store._prefix(self._info)
         create = rpc.WatchCreateRequest(
-            key=prefix,
-            range_end=_prefix_end(prefix),
-            start_revision=0 if self._start is None else self._start + 1,
-            prev_kv=True,
-            progress_notify=self._bookmarks,
+            key=prefix, range_end=_prefix_end(prefix), start_revision=self._revision + 1, prev_kv=True
         )
-        self._call = store._watch_stub.Watch()
-        await self._call.write(rpc.WatchRequest(create_request=create))
-        response = await self._read()
-        if self._start is None:
-            self._revision = store._seen(response.header.revision)
+        yield rpc.WatchRequest(create_request=create)
+        # Ending the request stream would end the watch: hold it open until closed.
+        await self._stop.wait()
 
     async def _read(self) -> Any:
         try:
@@ -659,22 +654,16 @@ class EtcdWatch(WatchBase[M]):
         if response.canceled:
             self.close()
             raise Gone(f"the watch was cancelled: {response.cancel_reason}")
+        if response.created:
+            self._created = True
         return response
 
     async def next_batch(self) -> list[WatchEvent[M]]:
         if self._closed:
             raise StopAsyncIteration
-        if self._call is None:
-            await self._open()
         while True:
             response = await self._read()
             if not response.events:
-                if response.created:
-                    continue
-                # A progress notification: everything up to the header revision has been sent.
-                self._revision = max(self._revision, self._store._seen(response.header.revision))
-                if self._bookmarks:
-                    return [WatchEvent(EventType.BOOKMARK, None, self._revision)]
                 continue
             batch = self._events(response.events)
             self._revision = max(self._revision, response.events[-1].kv.mod_revision)
