@@ -156,12 +156,22 @@ class Stores(RuleBasedStateMachine):
         assert left == right, f"{name}: MemoryStore gave {left!r}, EtcdStore gave {right!r}"
         return outcomes[0], outcomes[1]
 
+    @property
+    def base(self) -> int:
+        """Revision 0 of this example's etcd store: the etcd revision before its first write."""
+        return min(self.ordinals[1]) - 1
+
     @initialize()
     def learn_system_namespaces(self) -> None:
         for side, store in enumerate((self.memory, self.etcd)):
             listed = self.run(store.list(Namespace))
             for revision in sorted(int(ns.metadata.resource_version) for ns in listed.items):
                 self.learn(side, revision)
+        # Witnesses: one unfiltered watch per kind from the start, so every write's event is compared.
+        for kind in KINDS:
+            self.watches.append(
+                (self.memory.watch(kind, since=0), self.etcd.watch(kind, since=self.base), [], [])
+            )
 
     # --- writes -----------------------------------------------------------------------------------
 
@@ -296,12 +306,11 @@ class Stores(RuleBasedStateMachine):
         namespace=st.sampled_from((None, *NAMESPACES)),
     )
     def open_watch(self, kind: type[Object], back: int, selector: str | None, namespace: str | None) -> None:
-        if len(self.watches) >= 4:
+        if len(self.watches) >= len(KINDS) + 3:
             return
         revisions = [0, *self.memory_revisions]
         since = revisions[max(0, len(revisions) - 1 - back)]
-        # Revision 0 of this example's store is the etcd revision before its first write.
-        etcd_since = min(self.ordinals[1]) - 1 if since == 0 else _reverse(self.ordinals, since)
+        etcd_since = self.base if since == 0 else _reverse(self.ordinals, since)
         opened = []
         for store, at in ((self.memory, since), (self.etcd, etcd_since)):
             try:
