@@ -117,7 +117,7 @@ def print_report(report: dict[str, Any]) -> None:
     machine = report["machine"]
     print(f"W1 on etcd — {report['pods']:,} pods of ~{report['pod_bytes']:,} B JSON, one watcher")
     print(
-        f"machine: {machine.get('cpu')} ({machine.get('usable_cores')} cores), Python {machine.get('python')}"
+        f"machine: {machine.get('cpu')} ({machine.get('cores')} cores), Python {machine.get('python')}"
     )
     results = report["results"]
     memory = results["memory"]
