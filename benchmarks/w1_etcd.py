@@ -116,9 +116,7 @@ async def benchmark(args: argparse.Namespace) -> dict[str, Any]:
 def print_report(report: dict[str, Any]) -> None:
     machine = report["machine"]
     print(f"W1 on etcd — {report['pods']:,} pods of ~{report['pod_bytes']:,} B JSON, one watcher")
-    print(
-        f"machine: {machine.get('cpu')} ({machine.get('cores')} cores), Python {machine.get('python')}"
-    )
+    print(f"machine: {machine.get('cpu')} ({machine.get('cores')} cores), Python {machine.get('python')}")
     results = report["results"]
     memory = results["memory"]
     header = f"{'backend':<10} {'create/s':>10} {'status/s':>10} {'update/s':>10} {'p50 ms':>8} {'p99 ms':>8}"
