@@ -105,6 +105,7 @@ async def _rolled_out(cluster: Cluster) -> None:
         for rs in await cluster.list(ReplicaSet, namespace="jds")
         if rs.metadata.labels.get("app") == "myblog"
     }
+    assert sorted(by_revision) == ["1", "2"]
     assert (by_revision["1"].spec.replicas, by_revision["2"].spec.replicas) == (0, 2)
     pods = [
         pod for pod in await cluster.list(Pod, namespace="jds") if pod.metadata.labels.get("app") == "myblog"

@@ -226,6 +226,11 @@ async def test_kill_9_of_the_leader_during_a_rollout_loses_no_write_and_never_ov
             assert final.spec.template.spec.containers[0].image == "web:v2"
             assert final.metadata.generation >= acknowledged.metadata.generation
             assert most <= 3
-            assert await holder(store) == "b"
+
+            async def b_leads(s: EtcdStore) -> bool:
+                return await holder(s) == "b"
+
+            await until(store, b_leads)
+            assert len(await live_pods(store)) == 3
     finally:
         managers.stop_all()
