@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Annotated
 
+import anyio
 import structlog
 import typer
 from rich.console import Console
@@ -22,6 +23,7 @@ from rich.table import Table
 from controllers import views
 from controllers.cluster import Cluster
 from store import StoreError
+from store.etcd import EtcdStore, parse_url
 from store.manifests import InvalidManifest, load_paths
 from store.models import Deployment, Endpoints, Pod, ReplicaSet, Service
 
@@ -58,7 +60,7 @@ def parse_node_labels(values: Sequence[str]) -> dict[str, dict[str, str]]:
 
 
 @app.command()
-def run(
+def run(  # noqa: PLR0917 (typer: one parameter per option)
     paths: Annotated[list[Path], typer.Argument(help="Manifest files or folders (*.yaml, *.yml, *.json).")],
     nodes: Annotated[int, typer.Option(min=1, help="How many simulated nodes (node-1 … node-N).")] = 3,
     node_labels: Annotated[
@@ -69,6 +71,12 @@ def run(
     horizon: Annotated[
         float, typer.Option(min=0.0, help="Virtual seconds of requeues to wait for when settling.")
     ] = 60.0,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            help="Keep the objects in etcd at etcd://HOST:PORT (the cluster then runs on real time)."
+        ),
+    ] = None,
 ) -> None:
     """Start a cluster, apply the manifests, let it converge and show the result."""
     console = Console(width=None if sys.stdout.isatty() else 200)
@@ -84,7 +92,9 @@ def run(
     unknown = sorted(set(labels) - {f"node-{index}" for index in range(1, nodes + 1)})
     if unknown:
         raise BadArgument(f"no such node: {', '.join(unknown)} (nodes are node-1 … node-{nodes})")
-    cluster = Cluster(nodes=nodes, node_labels=labels, seed=seed)
+    if store is not None:
+        _check_store_url(store)
+    cluster = Cluster(nodes=nodes, node_labels=labels, seed=seed) if store is None else None
 
     async def converge(cluster: Cluster) -> list[Table]:
         await cluster.apply(objects)
@@ -95,7 +105,9 @@ def run(
         return tables
 
     try:
-        tables = cluster.run(converge)
+        tables = (
+            cluster.run(converge) if cluster else _run_on_store(store or "", nodes, labels, seed, converge)
+        )
     except StoreError as exc:
         errors.print(f"error: {exc.message}", markup=False, highlight=False)
         raise typer.Exit(1) from None
@@ -104,11 +116,37 @@ def run(
         console.print()
 
 
+def _check_store_url(url: str) -> None:
+    try:
+        parse_url(url)
+    except ValueError as exc:
+        raise BadArgument(str(exc), param_hint="--store") from None
+
+
+def _run_on_store(
+    url: str,
+    nodes: int,
+    labels: dict[str, dict[str, str]],
+    seed: int,
+    converge: Callable[[Cluster], Awaitable[list[Table]]],
+) -> list[Table]:
+    """Run ``converge`` on a real-time cluster whose objects live in the etcd at ``url``."""
+
+    async def main() -> list[Table]:
+        async with (
+            EtcdStore.at(url, seed=seed) as backend,
+            Cluster(nodes=nodes, node_labels=labels, seed=seed, virtual=False, store=backend) as cluster,
+        ):
+            return await converge(cluster)
+
+    return anyio.run(main)
+
+
 def _summary(cluster: Cluster, applied: int, took: float) -> Table:
     table = Table.grid()
     table.add_row(
         f"applied {applied} objects to a {len(cluster.node_configs)}-node cluster (seed {cluster.seed});"
-        f" converged after {views.human_duration(took)} of virtual time"
+        f" converged after {views.human_duration(took)} of {'virtual' if cluster.virtual else 'real'} time"
     )
     return table
 

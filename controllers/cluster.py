@@ -35,11 +35,16 @@ from controllers.tainteviction import TaintEvictionController
 from reconcile import Manager, RealClock
 from reconcile.randomness import Entropy
 from reconcile.testing import Simulation
+from reconcile.testing.simulation import NotSettled
 from store import AlreadyExists, MemoryStore, Object, Scheme, Store
 from store.models import Event, Namespace
 
 T = TypeVar("T")
 K = TypeVar("K", bound=Object)
+
+#: On real time, how long a cluster must stay quiet to count as settled, and how often that is checked.
+QUIET_SECONDS = 0.5
+POLL_SECONDS = 0.05
 
 
 def default_nodes(count: int, labels: Mapping[str, Mapping[str, str]] | None = None) -> list[NodeConfig]:
@@ -62,10 +67,15 @@ class Cluster:
         seed: int = 0,
         virtual: bool = True,
         scheme: Scheme | None = None,
+        store: Store | None = None,
     ) -> None:
         self.node_configs = list(nodes) if not isinstance(nodes, int) else default_nodes(nodes, node_labels)
         self.seed = seed
         self.virtual = virtual
+        if store is not None and virtual:
+            raise ValueError(
+                "a cluster on a store of its own (such as EtcdStore) runs on real time: virtual=False"
+            )
         if virtual:
             self.simulation: Simulation | None = Simulation(seed=seed, scheme=scheme)
             self.store: Store = self.simulation.store
@@ -74,7 +84,7 @@ class Cluster:
             self.simulation = None
             clock = RealClock()
             entropy = Entropy(seed)
-            self.store = MemoryStore(scheme, clock=clock, rng=entropy.stream("store"))
+            self.store = store or MemoryStore(scheme, clock=clock, rng=entropy.stream("store"))
             self.manager = Manager(self.store, clock=clock, entropy=entropy)
         self.clock = self.manager.clock
         self.kubelet = Kubelet(self.manager, self.node_configs)
@@ -126,10 +136,28 @@ class Cluster:
             await stack.__aexit__(exc_type, exc, tb)
 
     async def settle(self, *, horizon: float = 60.0, max_steps: int = 100_000) -> float:
-        """Run until the controllers are quiet (virtual time only); returns the time it took."""
-        if self.simulation is None:
-            raise RuntimeError("settle needs virtual time; on real time, wait for what you expect")
-        return await self.simulation.settle(horizon=horizon, max_steps=max_steps)
+        """Run until the controllers are quiet; returns the time it took.
+
+        On real time, quiet means no work queued or running and no requeue due within ``horizon`` for
+        `QUIET_SECONDS` in a row (watch events from a remote store take a moment to arrive); it is
+        checked every `POLL_SECONDS`, at most ``max_steps`` times.
+        """
+        if self.simulation is not None:
+            return await self.simulation.settle(horizon=horizon, max_steps=max_steps)
+        start = self.now
+        quiet_since: float | None = None
+        for _ in range(max_steps):
+            due = min(
+                (d for c in self.manager.controllers if (d := c.next_requeue()) is not None), default=None
+            )
+            if self.manager.idle and (due is None or due > self.now + horizon):
+                quiet_since = self.now if quiet_since is None else quiet_since
+                if self.now - quiet_since >= QUIET_SECONDS:
+                    return quiet_since - start
+            else:
+                quiet_since = None
+            await self.clock.sleep(POLL_SECONDS)
+        raise NotSettled(f"not settled after {max_steps} checks ({self.now - start:.1f} s)")
 
     async def advance(self, seconds: float) -> None:
         """Let ``seconds`` pass with everything running."""

@@ -32,8 +32,8 @@ import structlog
 from reconcile import Controller, Informer, Manager, Request, Result, TerminalError
 from reconcile.informer import BY_OWNER, index_by_owner_uid
 from store import Conflict, KindInfo, NotFound, Object, PropagationPolicy
-from store.memory import FINALIZER_FOREGROUND, FINALIZER_ORPHAN
 from store.models import Event, OwnerReference
+from store.writes import FINALIZER_FOREGROUND, FINALIZER_ORPHAN
 
 log = structlog.get_logger("setpoint.garbagecollector")
 

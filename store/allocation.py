@@ -343,6 +343,17 @@ class ServiceAllocator:
         self.ips = IPAllocator(service_cidr)
         self.node_ports = PortAllocator(*node_port_range)
 
+    def hold(self, service: Service) -> None:
+        """Mark what a stored ``service`` holds as taken (to rebuild the state from storage)."""
+        spec = service.spec
+        ip = _allocated_ip(spec)
+        if ip and not self.ips.has(ip):
+            self.ips.allocate(ip)
+        if needs_node_ports(spec):
+            for port in _node_ports(spec):
+                if not self.node_ports.has(port):
+                    self.node_ports.allocate(port)
+
     # --- create -------------------------------------------------------------------------------
 
     def allocate_create(self, service: Service) -> Service:

@@ -14,27 +14,18 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, TypeVar, cast
 
 import anyio
-import attrs
-import jsonpatch
 
-from store import strategy
+from store import writes
 from store.allocation import DEFAULT_NODE_PORT_RANGE, DEFAULT_SERVICE_CIDR, ServiceAllocator
-from store.errors import (
-    OPTIMISTIC_LOCK_MESSAGE,
-    AlreadyExists,
-    BadRequest,
-    Forbidden,
-    Gone,
-    Invalid,
-    MethodNotAllowed,
-    already_exists,
-    conflict,
-    not_found,
-)
+from store.errors import AlreadyExists, Gone, already_exists, not_found
+from store.filtering import as_field_selector, translate
+from store.filtering import as_selector as _as_selector
+from store.filtering import matches as _matches
+from store.filtering import parse_revision as _parse_revision
 from store.interface import (
     EventType,
     FieldSelectable,
@@ -45,17 +36,14 @@ from store.interface import (
     WatchBase,
     WatchEvent,
 )
-from store.models import Namespace, Object, ObjectMeta, Pod, Service, replace, status_of, with_fields
+from store.models import Namespace, Object, ObjectMeta, Pod, Service, with_fields
 from store.scheme import KindInfo, Scheme
 from store.seams import Rng, TimeSource, WallTime, make_rng, random_suffix, random_uid
-from store.selectors import FieldSelector, Selector, parse_field_selector, parse_selector
-from store.validation import FieldError
+from store.selectors import FieldSelector, Selector
+from store.writes import SYSTEM_NAMESPACES, Deletion
 
 M = TypeVar("M", bound=Object)
 
-SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
-FINALIZER_ORPHAN = "orphan"
-FINALIZER_FOREGROUND = "foregroundDeletion"
 _GENERATE_NAME_ATTEMPTS = 8
 
 
@@ -246,27 +234,7 @@ class MemoryStore:
     ) -> M:
         info = self._scheme.info(kind)
         current = self.get_now(kind, name, namespace)
-        document = self._scheme.to_dict(current)
-        if patch_type == "merge":
-            if not isinstance(patch, Mapping):
-                raise BadRequest("a merge patch must be a JSON object")
-            patched = merge_patch(document, patch)
-        elif patch_type == "json":
-            if isinstance(patch, Mapping):
-                raise BadRequest("a JSON patch must be a list of operations")
-            try:
-                patched = jsonpatch.apply_patch(document, list(patch))
-            except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as exc:
-                raise BadRequest(f"the JSON patch could not be applied: {exc}") from None
-        else:
-            raise BadRequest(f"unsupported patch type {patch_type!r}")
-        if not isinstance(patched, Mapping):
-            raise BadRequest("the patched object is not a JSON object")
-        for field in ("apiVersion", "kind"):
-            if patched.get(field) != document[field]:
-                raise BadRequest(f"a patch may not change {field}")
-        new = cast(M, self._scheme.from_dict(patched))
-        _same_identity(info, new, current)
+        new = cast(M, writes.apply_patch(self._scheme, info, current, patch, patch_type))
         return self._update(new, status_only=status)
 
     async def delete(
@@ -282,58 +250,26 @@ class MemoryStore:
     ) -> M:
         info = self._scheme.info(kind)
         current = self.get_now(kind, name, namespace)
-        meta = current.metadata
-        _check_preconditions(info, meta, uid, resource_version)
-        if meta.deletion_timestamp is not None:
-            if grace_period_seconds != 0 or meta.deletion_grace_period_seconds == 0:
-                return current
-            if not strategy.blocking_finalizers(current):
-                return self._remove(info, current)
-            # Shortened to zero: the object goes as soon as its last finalizer does.
-            now_meta = with_fields(meta, deletion_grace_period_seconds=0)
-            return self._commit(info, with_fields(current, metadata=now_meta), current)
-        grace = strategy.graceful_deletion_seconds(current, grace_period_seconds)
-        finalizers = list(meta.finalizers)
-        if propagation_policy is PropagationPolicy.ORPHAN and FINALIZER_ORPHAN not in finalizers:
-            finalizers.append(FINALIZER_ORPHAN)
-        if propagation_policy is PropagationPolicy.FOREGROUND and FINALIZER_FOREGROUND not in finalizers:
-            finalizers.append(FINALIZER_FOREGROUND)
-        if grace == 0 and not finalizers and not strategy.blocking_finalizers(current):
-            return self._remove(info, current)
-        now = self._now()
-        deleting_meta = attrs.evolve(
-            meta,
-            finalizers=tuple(finalizers),
-            deletion_timestamp=now + timedelta(seconds=grace),
-            deletion_grace_period_seconds=grace,
-            generation=meta.generation + 1 if meta.generation else 0,
+        plan = writes.plan_delete(
+            info,
+            current,
+            now=self._now(),
+            propagation_policy=propagation_policy,
+            grace_period_seconds=grace_period_seconds,
+            uid=uid,
+            resource_version=resource_version,
         )
-        deleting = attrs.evolve(current, metadata=deleting_meta)
-        if isinstance(deleting, Namespace):
-            terminating = attrs.evolve(deleting.status, phase="Terminating")
-            deleting = replace(deleting, status=terminating)
-        return self._commit(info, deleting, current)
+        if plan.action is Deletion.KEEP:
+            return current
+        if plan.action is Deletion.REMOVE:
+            return self._remove(info, current)
+        return self._commit(info, cast(M, plan.obj), current)
 
     async def bind(self, name: str, namespace: str, node_name: str, *, uid: str | None = None) -> Pod:
         """Assign a pod to a node: the one way ``spec.nodeName`` is set after create."""
         info = self._scheme.info(Pod)
         pod = self.get_now(Pod, name, namespace)
-        if uid is not None and pod.metadata.uid != uid:
-            raise conflict(
-                info.resource,
-                name,
-                f"Precondition failed: UID in precondition: {uid}, UID in object meta: {pod.metadata.uid}",
-            )
-        if pod.metadata.deletion_timestamp is not None:
-            raise conflict(info.resource, name, "pod is being deleted, cannot be assigned to a host")
-        if pod.spec.node_name:
-            raise conflict(
-                info.resource,
-                name,
-                f"pod {name} is already assigned to node {pod.spec.node_name!r}",
-            )
-        bound = attrs.evolve(pod, spec=attrs.evolve(pod.spec, node_name=node_name))
-        return self._commit(info, bound, pod)
+        return self._commit(info, writes.bind(info, pod, node_name, uid), pod)
 
     # --- watch --------------------------------------------------------------------------------
 
@@ -376,35 +312,27 @@ class MemoryStore:
     def _create(self, obj: M) -> M:
         info = self._scheme.info(type(obj))
         meta = obj.metadata
-        if meta.resource_version:
-            raise BadRequest("resourceVersion should not be set on objects to be created")
-        namespace = self._namespace_of(info, meta.namespace)
-        obj = cast(M, strategy.prepare_for_create(strategy.default(obj), info))
-        errors = strategy.validate(obj, info)
-        if errors:
-            raise Invalid(info.qualified_kind, meta.name or meta.generate_name, errors)
+        namespace = writes.namespace_of(info, meta.namespace)
+        obj = writes.admit_create(info, obj)
         if info.namespaced:
             self._check_namespace_accepts(info, namespace, meta.name or meta.generate_name)
         state = self._state(info)
         name = meta.name or self._generate_name(state, namespace, meta.generate_name)
         if state.get(namespace, name) is not None:
             raise already_exists(info.resource, name)
-        self._check_owners(info, meta)
+        writes.check_owners(self._scheme, info, meta)
         if isinstance(obj, Service):
             # Last, so that nothing after it can fail: a rejected create must hold no address.
             obj = cast(M, self._services.allocate_create(obj))
-        stamped = with_fields(
-            meta,
+        created = writes.stamp_created(
+            info,
+            obj,
             name=name,
             namespace=namespace,
             uid=random_uid(self._rng),
-            creation_timestamp=self._now(),
-            deletion_timestamp=None,
-            deletion_grace_period_seconds=None,
-            generation=1 if info.tracks_generation else 0,
+            now=self._now(),
             resource_version=str(self._revision + 1),
         )
-        created = with_fields(obj, metadata=stamped)
         self._append(info, state, EventType.ADDED, created, None)
         objects = state.by_namespace.setdefault(namespace, {})
         objects[name] = created
@@ -413,42 +341,20 @@ class MemoryStore:
 
     def _update(self, obj: M, *, status_only: bool) -> M:
         info = self._scheme.info(type(obj))
-        if status_only and not info.status_subresource:
-            raise MethodNotAllowed(f"{info.resource} have no status subresource")
+        writes.check_subresource(info, status_only=status_only)
         meta = obj.metadata
-        namespace = self._namespace_of(info, meta.namespace)
-        current = self._state(info).get(namespace, meta.name)
+        current = self._state(info).get(writes.namespace_of(info, meta.namespace), meta.name)
         if current is None:
             raise not_found(info.resource, meta.name)
-        old_meta = current.metadata
-        if meta.resource_version and meta.resource_version != old_meta.resource_version:
-            raise conflict(info.resource, meta.name, OPTIMISTIC_LOCK_MESSAGE)
-        if meta.uid and meta.uid != old_meta.uid:
-            raise conflict(
-                info.resource,
-                meta.name,
-                f"Precondition failed: UID in precondition: {meta.uid}, UID in object meta: {old_meta.uid}",
-            )
-        if status_only:
-            status = status_of(obj)
-            if status is status_of(current) or status == status_of(current):
-                return cast(M, current)
-            # Only the status changes, and it is already a constructed value: no converters to run.
-            candidate = with_fields(current, status=status)
-        else:
-            candidate = _with_managed_metadata(strategy.default(obj), old_meta)
-            if isinstance(candidate, Service):
-                candidate = self._services.prepare_update(candidate, cast(Service, current))
-            if info.status_subresource and status_of(candidate) is not status_of(current):
-                candidate = replace(candidate, status=status_of(current))
-            if candidate is current or candidate == current:
-                return cast(M, current)
-        changed_spec = not status_only and strategy.spec_changed(candidate, current)
+        writes.check_update(info, obj, current)
+        candidate: Object = writes.update_candidate(info, obj, current, status_only=status_only)
+        if not status_only and isinstance(candidate, Service):
+            candidate = self._services.prepare_update(candidate, cast(Service, current))
+        if candidate is current or candidate == current:
+            return cast(M, current)
+        changed_spec = False
         if not status_only:
-            errors = strategy.validate_update(candidate, current, info, changed_spec=changed_spec)
-            if errors:
-                raise Invalid(info.qualified_kind, meta.name, errors)
-            self._check_owners(info, candidate.metadata)
+            changed_spec = writes.validate_update(self._scheme, info, candidate, current)
             if isinstance(candidate, Service):
                 candidate = self._services.allocate_update(candidate, cast(Service, current))
         return cast(M, self._commit(info, candidate, current, changed_spec=changed_spec))
@@ -458,20 +364,10 @@ class MemoryStore:
 
         ``changed_spec`` saves recomputing `strategy.spec_changed` when the caller already knows.
         """
-        meta = new.metadata
-        finished = (
-            meta.deletion_timestamp is not None
-            and not meta.deletion_grace_period_seconds
-            and not strategy.blocking_finalizers(new)
-        )
-        if finished:
+        if writes.is_finished(new):
             return self._remove(info, new, previous=old)
-        generation = meta.generation
-        if changed_spec is None:
-            changed_spec = info.tracks_generation and strategy.spec_changed(new, old)
-        if info.tracks_generation and changed_spec:
-            generation += 1
-        stamped = with_fields(meta, resource_version=str(self._revision + 1), generation=generation)
+        generation = writes.next_generation(info, new, old, changed_spec)
+        stamped = with_fields(new.metadata, resource_version=str(self._revision + 1), generation=generation)
         committed = with_fields(new, metadata=stamped)
         state = self._state(info)
         self._append(info, state, EventType.MODIFIED, committed, old)
@@ -521,40 +417,12 @@ class MemoryStore:
         # Object timestamps have whole-second precision on the wire (metav1.Time).
         return self._clock.now().replace(microsecond=0)
 
-    @staticmethod
-    def _namespace_of(info: KindInfo, namespace: str) -> str:
-        if not info.namespaced:
-            return ""
-        return namespace or "default"
+    _namespace_of = staticmethod(writes.namespace_of)
 
     def _check_namespace_accepts(self, info: KindInfo, namespace: str, name: str) -> None:
         ns_info = self._scheme.info(Namespace)
         ns = self._state(ns_info).get("", namespace)
-        if ns is None:
-            raise not_found(ns_info.resource, namespace)
-        if cast(Namespace, ns).metadata.deletion_timestamp is not None:
-            raise Forbidden(
-                f'{info.resource} "{name}" is forbidden: unable to create new content in'
-                f" namespace {namespace} because it is being terminated"
-            )
-
-    def _check_owners(self, info: KindInfo, meta: ObjectMeta) -> None:
-        """A cluster-scoped object may not be owned by a namespaced one."""
-        if info.namespaced:
-            return
-        errors = []
-        for index, ref in enumerate(meta.owner_references):
-            owner = self._scheme.info_for(ref.api_version, ref.kind)
-            if owner is not None and owner.namespaced:
-                errors.append(
-                    FieldError(
-                        f"metadata.ownerReferences[{index}]",
-                        f"Invalid value: {ref.kind}/{ref.name}: a cluster-scoped object cannot"
-                        " be owned by a namespaced object",
-                    )
-                )
-        if errors:
-            raise Invalid(info.qualified_kind, meta.name, errors)
+        writes.check_namespace_accepts(ns_info, ns, info, namespace, name)
 
     def _generate_name(self, state: _KindState, namespace: str, prefix: str) -> str:
         for _ in range(_GENERATE_NAME_ATTEMPTS):
@@ -563,14 +431,9 @@ class MemoryStore:
                 return name
         raise AlreadyExists(f"no unused name could be generated for prefix {prefix!r}")
 
-    def _as_field_selector(self, info: KindInfo, selector: FieldSelectable) -> FieldSelector | None:
-        if selector is None or selector == "":
-            return None
-        compiled = parse_field_selector(selector) if isinstance(selector, str) else selector
-        for field in compiled.fields():
-            if field not in info.field_getters:
-                raise BadRequest(f"field label not supported: {field}")
-        return None if not compiled.requirements else compiled
+    @staticmethod
+    def _as_field_selector(info: KindInfo, selector: FieldSelectable) -> FieldSelector | None:
+        return as_field_selector(info, selector)
 
 
 class MemoryWatch(WatchBase[M]):
@@ -658,119 +521,7 @@ class MemoryWatch(WatchBase[M]):
 
     def _translate(self, event: WatchEvent[Object]) -> WatchEvent[M] | None:
         """The event as this watcher sees it: changes across its filter become ADDED/DELETED."""
-        now = self._selects(event.object) if event.type is not EventType.DELETED else False
-        before = event.previous is not None and self._selects(event.previous)
-        if event.type is EventType.DELETED:
-            return cast(WatchEvent[M], event) if before else None
-        if now and before:
-            return cast(WatchEvent[M], event)
-        if now:
-            if event.type is EventType.ADDED:
-                return cast(WatchEvent[M], event)
-            return WatchEvent(EventType.ADDED, cast(M, event.object), event.revision, None)
-        if before:
-            return WatchEvent(
-                EventType.DELETED, cast(M, event.object), event.revision, cast(M, event.previous)
-            )
-        return None
+        return translate(event, self._selects)
 
     def _selects(self, obj: Object | None) -> bool:
         return obj is not None and _matches(self._info, obj, self._labels, self._fields, self._namespace)
-
-
-def _matches(
-    info: KindInfo,
-    obj: Object,
-    labels: Selector | None,
-    fields: FieldSelector | None,
-    namespace: str | None = None,
-) -> bool:
-    meta = obj.metadata
-    if namespace is not None and meta.namespace != namespace:
-        return False
-    if labels is not None and not labels.matches(meta.labels):
-        return False
-    if fields is not None:
-        getters = info.field_getters
-        return fields.matches({field: getters[field](obj) for field in fields.fields()})
-    return True
-
-
-def _as_selector(selector: Selectable) -> Selector | None:
-    if selector is None or selector == "":
-        return None
-    compiled = parse_selector(selector) if isinstance(selector, str) else selector
-    return None if compiled.empty() else compiled
-
-
-def _parse_revision(value: str | int) -> int:
-    if isinstance(value, int):
-        return value
-    try:
-        return int(value)
-    except ValueError:
-        raise BadRequest(f"invalid resource version {value!r}") from None
-
-
-def _with_managed_metadata(obj: M, current: ObjectMeta) -> M:
-    """``obj`` with the metadata only the store manages taken from ``current``."""
-    meta = obj.metadata
-    if (
-        meta.uid == current.uid
-        and meta.resource_version == current.resource_version
-        and meta.generation == current.generation
-        and meta.creation_timestamp == current.creation_timestamp
-        and meta.deletion_timestamp == current.deletion_timestamp
-        and meta.deletion_grace_period_seconds == current.deletion_grace_period_seconds
-    ):
-        return obj
-    managed = attrs.evolve(
-        meta,
-        uid=current.uid,
-        resource_version=current.resource_version,
-        generation=current.generation,
-        creation_timestamp=current.creation_timestamp,
-        deletion_timestamp=current.deletion_timestamp,
-        deletion_grace_period_seconds=current.deletion_grace_period_seconds,
-    )
-    return attrs.evolve(obj, metadata=managed)
-
-
-def _same_identity(info: KindInfo, new: Object, current: Object) -> None:
-    new_meta = new.metadata
-    old_meta = current.metadata
-    if new_meta.name != old_meta.name or (
-        info.namespaced and (new_meta.namespace or "default") != old_meta.namespace
-    ):
-        raise BadRequest("a patch may not change the object's name or namespace")
-
-
-def _check_preconditions(
-    info: KindInfo, meta: ObjectMeta, uid: str | None, resource_version: str | None
-) -> None:
-    if uid is not None and uid != meta.uid:
-        raise conflict(
-            info.resource,
-            meta.name,
-            f"Precondition failed: UID in precondition: {uid}, UID in object meta: {meta.uid}",
-        )
-    if resource_version is not None and resource_version != meta.resource_version:
-        raise conflict(
-            info.resource,
-            meta.name,
-            f"Precondition failed: ResourceVersion in precondition: {resource_version},"
-            f" ResourceVersion in object meta: {meta.resource_version}",
-        )
-
-
-def merge_patch(target: Any, patch: Any) -> Any:
-    """Apply an RFC 7386 JSON merge patch (null removes a key; objects merge; the rest replaces)."""
-    if not isinstance(patch, Mapping):
-        return patch
-    result = dict(target) if isinstance(target, Mapping) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = merge_patch(result.get(key), value)
-    return result

@@ -296,8 +296,9 @@ def _format_time(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _format_micro_time(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+def _format_micro_time(value: datetime | None) -> str | None:
+    # An unset optional MicroTime (a Lease's renewTime before its first renewal) is left out.
+    return None if value is None else value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _parse_time(value: Any, _: Any = None) -> datetime:

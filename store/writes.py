@@ -1,0 +1,367 @@
+"""The apiserver's write path, apart from where objects are kept: what each request stores, or why not.
+
+Every backend runs the same steps: a request is checked and turned into the object to commit from the
+object currently stored (or none), then the backend commits it atomically under one new revision. This
+module holds those steps as functions of values — preconditions, defaulting, validation, managed
+metadata, deletion with finalizers and grace periods, binding, patches — so `store.memory.MemoryStore`
+and `store.etcd.EtcdStore` apply exactly the same rules. Per-kind rules live in `store.strategy`;
+Service address allocation, which needs the set of addresses held, in `store.allocation`.
+
+What this is not: storage. Nothing here reads or writes a store, draws randomness or reads a clock.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any, TypeVar, cast
+
+import attrs
+import jsonpatch
+
+from store import strategy
+from store.errors import (
+    OPTIMISTIC_LOCK_MESSAGE,
+    BadRequest,
+    Forbidden,
+    Invalid,
+    MethodNotAllowed,
+    conflict,
+    not_found,
+)
+from store.interface import PatchType, PropagationPolicy
+from store.models import Namespace, Object, ObjectMeta, Pod, replace, status_of, with_fields
+from store.scheme import KindInfo, Scheme
+from store.validation import FieldError
+
+M = TypeVar("M", bound=Object)
+
+SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+FINALIZER_ORPHAN = "orphan"
+FINALIZER_FOREGROUND = "foregroundDeletion"
+
+
+def namespace_of(info: KindInfo, namespace: str) -> str:
+    """The namespace an object of ``info`` lives in: "" when cluster-scoped, "default" when unset."""
+    if not info.namespaced:
+        return ""
+    return namespace or "default"
+
+
+# --- create --------------------------------------------------------------------------------------
+
+
+def admit_create(info: KindInfo, obj: M) -> M:
+    """``obj`` defaulted and prepared for create; raises `BadRequest` or `Invalid` if it may not be."""
+    meta = obj.metadata
+    if meta.resource_version:
+        raise BadRequest("resourceVersion should not be set on objects to be created")
+    obj = cast(M, strategy.prepare_for_create(strategy.default(obj), info))
+    errors = strategy.validate(obj, info)
+    if errors:
+        raise Invalid(info.qualified_kind, meta.name or meta.generate_name, errors)
+    return obj
+
+
+def stamp_created(
+    info: KindInfo, obj: M, *, name: str, namespace: str, uid: str, now: datetime, resource_version: str
+) -> M:
+    """``obj`` with the metadata the store sets on create."""
+    stamped = with_fields(
+        obj.metadata,
+        name=name,
+        namespace=namespace,
+        uid=uid,
+        creation_timestamp=now,
+        deletion_timestamp=None,
+        deletion_grace_period_seconds=None,
+        generation=1 if info.tracks_generation else 0,
+        resource_version=resource_version,
+    )
+    return with_fields(obj, metadata=stamped)
+
+
+def check_namespace_accepts(
+    ns_info: KindInfo, ns: Object | None, info: KindInfo, namespace: str, name: str
+) -> None:
+    """Raise `NotFound` when namespace ``ns`` is missing and `Forbidden` while it terminates."""
+    if ns is None:
+        raise not_found(ns_info.resource, namespace)
+    if ns.metadata.deletion_timestamp is not None:
+        raise Forbidden(
+            f'{info.resource} "{name}" is forbidden: unable to create new content in'
+            f" namespace {namespace} because it is being terminated"
+        )
+
+
+def check_owners(scheme: Scheme, info: KindInfo, meta: ObjectMeta) -> None:
+    """A cluster-scoped object may not be owned by a namespaced one."""
+    if info.namespaced:
+        return
+    errors = []
+    for index, ref in enumerate(meta.owner_references):
+        owner = scheme.info_for(ref.api_version, ref.kind)
+        if owner is not None and owner.namespaced:
+            errors.append(
+                FieldError(
+                    f"metadata.ownerReferences[{index}]",
+                    f"Invalid value: {ref.kind}/{ref.name}: a cluster-scoped object cannot"
+                    " be owned by a namespaced object",
+                )
+            )
+    if errors:
+        raise Invalid(info.qualified_kind, meta.name, errors)
+
+
+# --- update --------------------------------------------------------------------------------------
+
+
+def check_subresource(info: KindInfo, *, status_only: bool) -> None:
+    """Raise `MethodNotAllowed` for a status update of a kind without a status subresource."""
+    if status_only and not info.status_subresource:
+        raise MethodNotAllowed(f"{info.resource} have no status subresource")
+
+
+def check_update(info: KindInfo, obj: Object, current: Object) -> None:
+    """Raise `Conflict` when ``obj`` names another resourceVersion or uid than ``current`` has."""
+    meta = obj.metadata
+    old_meta = current.metadata
+    if meta.resource_version and meta.resource_version != old_meta.resource_version:
+        raise conflict(info.resource, meta.name, OPTIMISTIC_LOCK_MESSAGE)
+    if meta.uid and meta.uid != old_meta.uid:
+        raise conflict(
+            info.resource,
+            meta.name,
+            f"Precondition failed: UID in precondition: {meta.uid}, UID in object meta: {old_meta.uid}",
+        )
+
+
+def update_candidate(info: KindInfo, obj: M, current: M, *, status_only: bool) -> M:
+    """What an update of ``current`` with ``obj`` would store, before validation.
+
+    A status update takes only the status; a main-resource update keeps the store-managed metadata and,
+    where the kind has a status subresource, the current status. Services still need
+    `store.allocation.ServiceAllocator.prepare_update` applied by the caller.
+    """
+    if status_only:
+        status = status_of(obj)
+        if status is status_of(current) or status == status_of(current):
+            return current
+        # Only the status changes, and it is already a constructed value: no converters to run.
+        return with_fields(current, status=status)
+    candidate = _with_managed_metadata(cast(M, strategy.default(obj)), current.metadata)
+    if info.status_subresource and status_of(candidate) is not status_of(current):
+        candidate = replace(candidate, status=status_of(current))
+    return candidate
+
+
+def validate_update(scheme: Scheme, info: KindInfo, candidate: Object, current: Object) -> bool:
+    """Raise `Invalid` if ``candidate`` may not replace ``current``; return whether the spec changed."""
+    changed_spec = strategy.spec_changed(candidate, current)
+    errors = strategy.validate_update(candidate, current, info, changed_spec=changed_spec)
+    if errors:
+        raise Invalid(info.qualified_kind, candidate.metadata.name, errors)
+    check_owners(scheme, info, candidate.metadata)
+    return changed_spec
+
+
+def is_finished(obj: Object) -> bool:
+    """Whether a deleting object has nothing left holding it: committing it removes it."""
+    meta = obj.metadata
+    return (
+        meta.deletion_timestamp is not None
+        and not meta.deletion_grace_period_seconds
+        and not strategy.blocking_finalizers(obj)
+    )
+
+
+def next_generation(info: KindInfo, new: Object, old: Object, changed_spec: bool | None) -> int:
+    """``new``'s generation once committed: one more than before when its spec changed."""
+    generation = new.metadata.generation
+    if not info.tracks_generation:
+        return generation
+    if changed_spec is None:
+        changed_spec = strategy.spec_changed(new, old)
+    return generation + 1 if changed_spec else generation
+
+
+# --- patch ---------------------------------------------------------------------------------------
+
+
+def apply_patch(
+    scheme: Scheme,
+    info: KindInfo,
+    current: Object,
+    patch: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+    patch_type: PatchType,
+) -> Object:
+    """``current`` with ``patch`` applied to its wire form; raises `BadRequest` for a bad patch."""
+    document = scheme.to_dict(current)
+    if patch_type == "merge":
+        if not isinstance(patch, Mapping):
+            raise BadRequest("a merge patch must be a JSON object")
+        patched = merge_patch(document, patch)
+    elif patch_type == "json":
+        if isinstance(patch, Mapping):
+            raise BadRequest("a JSON patch must be a list of operations")
+        try:
+            patched = jsonpatch.apply_patch(document, list(patch))
+        except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as exc:
+            raise BadRequest(f"the JSON patch could not be applied: {exc}") from None
+    else:
+        raise BadRequest(f"unsupported patch type {patch_type!r}")
+    if not isinstance(patched, Mapping):
+        raise BadRequest("the patched object is not a JSON object")
+    for field in ("apiVersion", "kind"):
+        if patched.get(field) != document[field]:
+            raise BadRequest(f"a patch may not change {field}")
+    new = scheme.from_dict(patched)
+    new_meta = new.metadata
+    old_meta = current.metadata
+    if new_meta.name != old_meta.name or (
+        info.namespaced and (new_meta.namespace or "default") != old_meta.namespace
+    ):
+        raise BadRequest("a patch may not change the object's name or namespace")
+    return new
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """Apply an RFC 7386 JSON merge patch (null removes a key; objects merge; the rest replaces)."""
+    if not isinstance(patch, Mapping):
+        return patch
+    result = dict(target) if isinstance(target, Mapping) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+# --- delete --------------------------------------------------------------------------------------
+
+
+class Deletion(enum.Enum):
+    """What a delete request does to the stored object."""
+
+    #: Nothing: the object is already being deleted.
+    KEEP = "keep"
+    #: Remove the object now.
+    REMOVE = "remove"
+    #: Commit the object as `DeletePlan.obj` (marked for deletion, or with a shortened grace period).
+    COMMIT = "commit"
+
+
+@attrs.frozen
+class DeletePlan:
+    action: Deletion
+    obj: Object
+
+
+def plan_delete(
+    info: KindInfo,
+    current: Object,
+    *,
+    now: datetime,
+    propagation_policy: PropagationPolicy | None,
+    grace_period_seconds: int | None,
+    uid: str | None,
+    resource_version: str | None,
+) -> DeletePlan:
+    """What deleting ``current`` does: preconditions, finalizers, grace period and propagation."""
+    meta = current.metadata
+    check_preconditions(info, meta, uid, resource_version)
+    if meta.deletion_timestamp is not None:
+        if grace_period_seconds != 0 or meta.deletion_grace_period_seconds == 0:
+            return DeletePlan(Deletion.KEEP, current)
+        if not strategy.blocking_finalizers(current):
+            return DeletePlan(Deletion.REMOVE, current)
+        # Shortened to zero: the object goes as soon as its last finalizer does.
+        now_meta = with_fields(meta, deletion_grace_period_seconds=0)
+        return DeletePlan(Deletion.COMMIT, with_fields(current, metadata=now_meta))
+    grace = strategy.graceful_deletion_seconds(current, grace_period_seconds)
+    finalizers = list(meta.finalizers)
+    if propagation_policy is PropagationPolicy.ORPHAN and FINALIZER_ORPHAN not in finalizers:
+        finalizers.append(FINALIZER_ORPHAN)
+    if propagation_policy is PropagationPolicy.FOREGROUND and FINALIZER_FOREGROUND not in finalizers:
+        finalizers.append(FINALIZER_FOREGROUND)
+    if grace == 0 and not finalizers and not strategy.blocking_finalizers(current):
+        return DeletePlan(Deletion.REMOVE, current)
+    deleting_meta = attrs.evolve(
+        meta,
+        finalizers=tuple(finalizers),
+        deletion_timestamp=now + timedelta(seconds=grace),
+        deletion_grace_period_seconds=grace,
+        generation=meta.generation + 1 if meta.generation else 0,
+    )
+    deleting = attrs.evolve(current, metadata=deleting_meta)
+    if isinstance(deleting, Namespace):
+        terminating = attrs.evolve(deleting.status, phase="Terminating")
+        deleting = replace(deleting, status=terminating)
+    return DeletePlan(Deletion.COMMIT, deleting)
+
+
+def check_preconditions(
+    info: KindInfo, meta: ObjectMeta, uid: str | None, resource_version: str | None
+) -> None:
+    """Raise `Conflict` when a delete's uid or resourceVersion precondition does not hold."""
+    if uid is not None and uid != meta.uid:
+        raise conflict(
+            info.resource,
+            meta.name,
+            f"Precondition failed: UID in precondition: {uid}, UID in object meta: {meta.uid}",
+        )
+    if resource_version is not None and resource_version != meta.resource_version:
+        raise conflict(
+            info.resource,
+            meta.name,
+            f"Precondition failed: ResourceVersion in precondition: {resource_version},"
+            f" ResourceVersion in object meta: {meta.resource_version}",
+        )
+
+
+# --- bind ----------------------------------------------------------------------------------------
+
+
+def bind(info: KindInfo, pod: Pod, node_name: str, uid: str | None) -> Pod:
+    """``pod`` assigned to ``node_name`` (the pods/binding subresource), or `Conflict`."""
+    name = pod.metadata.name
+    if uid is not None and pod.metadata.uid != uid:
+        raise conflict(
+            info.resource,
+            name,
+            f"Precondition failed: UID in precondition: {uid}, UID in object meta: {pod.metadata.uid}",
+        )
+    if pod.metadata.deletion_timestamp is not None:
+        raise conflict(info.resource, name, "pod is being deleted, cannot be assigned to a host")
+    if pod.spec.node_name:
+        raise conflict(info.resource, name, f"pod {name} is already assigned to node {pod.spec.node_name!r}")
+    return attrs.evolve(pod, spec=attrs.evolve(pod.spec, node_name=node_name))
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+def _with_managed_metadata(obj: M, current: ObjectMeta) -> M:
+    """``obj`` with the metadata only the store manages taken from ``current``."""
+    meta = obj.metadata
+    if (
+        meta.uid == current.uid
+        and meta.resource_version == current.resource_version
+        and meta.generation == current.generation
+        and meta.creation_timestamp == current.creation_timestamp
+        and meta.deletion_timestamp == current.deletion_timestamp
+        and meta.deletion_grace_period_seconds == current.deletion_grace_period_seconds
+    ):
+        return obj
+    managed = attrs.evolve(
+        meta,
+        uid=current.uid,
+        resource_version=current.resource_version,
+        generation=current.generation,
+        creation_timestamp=current.creation_timestamp,
+        deletion_timestamp=current.deletion_timestamp,
+        deletion_grace_period_seconds=current.deletion_grace_period_seconds,
+    )
+    return attrs.evolve(obj, metadata=managed)
