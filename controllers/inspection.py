@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import datetime
+import re
+from datetime import UTC, datetime
 
 from ruamel.yaml import YAML
 
 from controllers import describe as describers
 from controllers import kubectl, views
 from controllers.events import creation_order
-from store import NotFound, Object, Store
-from store.manifests import dump
+from store import MemoryStore, NotFound, Object, Scheme, Store
+from store.manifests import dump, load
 from store.models import Deployment, Endpoints, Event, Node, Pod, ReplicaSet, Service
 
 OUTPUTS = ("", "wide", "yaml", "json", "name")
@@ -154,3 +155,38 @@ async def rollout_history(store: Store, name: str, *, namespace: str = "default"
 async def rollout_status(store: Store, name: str, *, namespace: str = "default") -> kubectl.RolloutStatus:
     """``kubectl rollout status deployment/NAME`` (the current answer; it does not wait)."""
     return kubectl.rollout_status(await store.get(Deployment, name, namespace))
+
+
+# --- saved states ---------------------------------------------------------------------------------
+
+_SAVED_AT = re.compile(r"^# setpoint state saved at (\S+)$", re.MULTILINE)
+
+
+async def save_state(store: Store, now: datetime) -> str:
+    """Every object in the store as one multi-document manifest set, headed by the time it was saved."""
+    objects: list[Object] = []
+    for info in store.scheme:
+        objects.extend((await store.list(info.cls)).items)
+    header = f"# setpoint state saved at {now.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}\n"
+    return header + dump(objects, scheme=store.scheme)
+
+
+def load_state(
+    text: str, *, filename: str = "<string>", scheme: Scheme | None = None
+) -> tuple[MemoryStore, datetime]:
+    """A store holding the objects of a saved state as they were, and the time it was saved.
+
+    Without the header (a manifest set from elsewhere), ages are measured from the newest timestamp
+    of any object. Raises `store.manifests.InvalidManifest`.
+    """
+    objects = load(text, filename=filename, scheme=scheme)
+    store = MemoryStore(scheme, system_namespaces=False)
+    store.restore(objects)
+    match = _SAVED_AT.search(text)
+    if match is not None:
+        return store, datetime.fromisoformat(match.group(1).replace("Z", "+00:00"))
+    stamps = [
+        obj.metadata.creation_timestamp for obj in objects if obj.metadata.creation_timestamp is not None
+    ]
+    stamps += [e.last_timestamp for e in objects if isinstance(e, Event) and e.last_timestamp is not None]
+    return store, max(stamps, default=datetime.fromtimestamp(0, UTC))

@@ -19,12 +19,12 @@ def test_run_converges_the_myblog_example_and_prints_kubectl_tables() -> None:
     assert "applied 8 objects to a 3-node cluster (seed 1)" in result.output
     for title in ("deployments (jds)", "replicasets (jds)", "pods (jds)", "services (jds)", "events (jds)"):
         assert title in result.output
-    assert "NAME    READY  UP-TO-DATE  AVAILABLE  AGE" in result.output
+    assert "NAME     READY   UP-TO-DATE   AVAILABLE   AGE" in result.output
     lines = result.output.splitlines()
     myblog = next(line for line in lines if line.startswith("myblog  "))
     assert myblog.split()[:4] == ["myblog", "2/2", "2", "2"]
     mysql_pod = next(line for line in lines if line.startswith("mysql-") and "Running" in line)
-    assert mysql_pod.split()[-1] == "node-1"
+    assert mysql_pod.split()[6] == "node-1"
 
 
 def test_without_a_mysql_node_the_database_stays_pending_with_the_reason() -> None:
