@@ -36,12 +36,13 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from controllers import inspection, kubectl, views
 from controllers.cluster import Cluster
+from controllers.deployment import util as deployment_util
 from controllers.drain import DrainError, cordon, drain, uncordon
 from controllers.events import creation_order
 from controllers.podutil import is_pod_ready
 from store import Object, StoreError
 from store.manifests import InvalidManifest, load_node, load_paths, read_yaml
-from store.models import Deployment, Endpoints, Event, Node, Pod
+from store.models import Deployment, Endpoints, Event, Node, Pod, ReplicaSet
 from store.scheme import Scheme
 
 #: A directory holding this file is run as that scenario.
@@ -559,7 +560,9 @@ class Expect(Step):
                 await run.cluster.advance(1.0)
                 continue
             waited = run.cluster.now - start
-            return [f"ok: {seen}" + (f" (after {views.human_duration(waited)})" if waited else "")]
+            first, *rest = seen.splitlines()
+            after = f" (after {views.human_duration(waited)})" if waited else ""
+            return [f"ok: {first}{after}", *(f"    {line}" for line in rest)]
 
 
 @attrs.frozen(kw_only=True)
@@ -702,7 +705,7 @@ class ExpectEvents(Expect):
             raise _Unmet(
                 f"{expected}\n  (no match from {self.sequence[position]}; the events, in order:)", seen
             )
-        return "\n    ".join(f"{e.reason}: {e.message}" for e in matched)
+        return "\n".join([f"{len(matched)} events in order:", *(f"{e.reason}: {e.message}" for e in matched)])
 
 
 @attrs.frozen(kw_only=True)
@@ -759,6 +762,43 @@ class ExpectNodeReady(Expect):
         return f"node {self.node} {seen}"
 
 
+@attrs.frozen(kw_only=True)
+class ExpectRolloutHistory(Expect):
+    """``rolloutHistory: {deployment: NAME, revisions: [N, ...], current: N, image: IMAGE}``: kubectl rollout
+    history lists exactly these revisions; the deployment is at revision ``current``, whose pod template
+    runs ``image``."""
+
+    condition: ClassVar[str] = "rolloutHistory"
+    deployment: str
+    revisions: tuple[int, ...] | None = None
+    current: int | None = None
+    image: str | None = None
+
+    async def check(self, run: Runner) -> str:
+        namespace = run.namespace_of(self)
+        deployment = await run.cluster.get(Deployment, self.deployment, namespace)
+        replica_sets = await run.cluster.list(ReplicaSet, namespace=namespace)
+        history = kubectl.rollout_history(deployment, replica_sets)
+        numbers = tuple(revision.number for revision in history)
+        current = deployment.metadata.annotations.get(deployment_util.REVISION_ANNOTATION, "<none>")
+        images = ",".join(c.image for c in deployment.spec.template.spec.containers)
+        seen = f"revisions {', '.join(map(str, numbers)) or 'none'}; at revision {current} running {images}"
+        wanted: list[str] = []
+        ok = True
+        if self.revisions is not None:
+            wanted.append(f"revisions {', '.join(map(str, self.revisions))}")
+            ok &= numbers == self.revisions
+        if self.current is not None:
+            wanted.append(f"at revision {self.current}")
+            ok &= current == str(self.current)
+        if self.image is not None:
+            wanted.append(f"running {self.image}")
+            ok &= images == self.image
+        if not ok:
+            raise _Unmet(f"deployment {self.deployment}: {'; '.join(wanted)}", seen)
+        return f"deployment {self.deployment}: {seen}"
+
+
 #: Every verb, and every condition of ``expect``.
 VERBS: Mapping[str, type[Step]] = {
     cls.verb: cls
@@ -796,6 +836,7 @@ CONDITIONS: Mapping[str, type[Expect]] = {
         ExpectEvents,
         ExpectEndpoints,
         ExpectNodeReady,
+        ExpectRolloutHistory,
     )
 }
 
