@@ -72,8 +72,9 @@ def parse_node_labels(values: Sequence[str]) -> dict[str, dict[str, str]]:
 
 
 def _consoles() -> tuple[Console, Console]:
-    out = Console(width=None if sys.stdout.isatty() else 200, highlight=False)
-    err = Console(stderr=True, width=None if sys.stderr.isatty() else 200, highlight=False)
+    # Lines are never wrapped (soft wrap): tables stay tables, and plain output is the same on any width.
+    out = Console(highlight=False, soft_wrap=True)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
     return out, err
 
 
@@ -348,7 +349,7 @@ def _read(state: Path, action: Callable[[MemoryStore, datetime], Awaitable[str]]
     if printed.startswith(("No resources found", "No events found")):
         errors.print(printed, markup=False)
     else:
-        out.print(printed, markup=False, soft_wrap=True)
+        out.print(printed, markup=False)
 
 
 def _kind_and_name(kind: str, name: str | None) -> tuple[str, str | None]:

@@ -41,7 +41,7 @@ from controllers.drain import DrainError, cordon, drain, uncordon
 from controllers.events import creation_order
 from controllers.podutil import is_pod_ready
 from store import Object, StoreError
-from store.manifests import InvalidManifest, load_node, load_paths, read_yaml
+from store.manifests import InvalidManifest, ManifestError, load_node, load_paths, read_yaml
 from store.models import Deployment, Endpoints, Event, Node, Pod, ReplicaSet
 from store.scheme import Scheme
 
@@ -112,6 +112,15 @@ class _Unmet(Exception):
 def _non_negative(_: Any, attribute: attrs.Attribute[Any], value: float | None) -> None:
     if value is not None and value < 0:
         raise ValueError(f"{_wire(attribute.name)}: must not be negative, got {value}")
+
+
+def _one_of(*allowed: str) -> Callable[[Any, attrs.Attribute[Any], str], None]:
+    def check(_: Any, attribute: attrs.Attribute[Any], value: str) -> None:
+        if value not in allowed:
+            choices = ", ".join(f'"{choice}"' for choice in allowed)
+            raise ValueError(f'{_wire(attribute.name)}: must be one of {choices}, got "{value}"')
+
+    return check
 
 
 @attrs.frozen(kw_only=True)
@@ -436,7 +445,7 @@ class Get(Step):
     shorthand: ClassVar[str | None] = "kind"
     kind: str
     name: str | None = None
-    output: str = attrs.field(default="", validator=attrs.validators.in_(inspection.OUTPUTS))
+    output: str = attrs.field(default="", validator=_one_of(*inspection.OUTPUTS))
     selector: str | None = None
     all_namespaces: bool = False
     namespace: str | None = None
@@ -705,7 +714,7 @@ class ExpectEvents(Expect):
             raise _Unmet(
                 f"{expected}\n  (no match from {self.sequence[position]}; the events, in order:)", seen
             )
-        return "\n".join([f"{len(matched)} events in order:", *(f"{e.reason}: {e.message}" for e in matched)])
+        return "\n".join(["matched in order:", *(f"{e.reason}: {e.message}" for e in matched)])
 
 
 @attrs.frozen(kw_only=True)
@@ -751,7 +760,7 @@ class ExpectNodeReady(Expect):
 
     condition: ClassVar[str] = "nodeReady"
     node: str
-    status: str = attrs.field(validator=attrs.validators.in_(("True", "False", "Unknown")))
+    status: str = attrs.field(validator=_one_of("True", "False", "Unknown"))
 
     async def check(self, run: Runner) -> str:
         node = await run.cluster.get(Node, self.node)
@@ -1118,7 +1127,7 @@ class _Parser:
                     )
                 except InvalidManifest as invalid:
                     ok = False
-                    self.problems.extend(_from_manifest(error) for error in invalid.errors)
+                    self.problems.extend(_from_manifest(error, f"{where}: ") for error in invalid.errors)
             else:
                 self.problem(
                     item_position,
@@ -1131,9 +1140,9 @@ class _Parser:
         return Apply(at=at, files=tuple(files), objects=tuple(objects))
 
 
-def _from_manifest(error: Any) -> Problem:
+def _from_manifest(error: ManifestError, prefix: str = "") -> Problem:
     message = f"{error.path}: {error.message}" if error.path else error.message
-    return Problem(Position(error.file, error.line, error.column), message)
+    return Problem(Position(error.file, error.line, error.column), prefix + message)
 
 
 class _Bad(Exception):
