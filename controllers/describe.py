@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from controllers import views
 from controllers.deployment import util as deployment_util
@@ -181,16 +182,39 @@ def _env_value(value: str | None, extra: Mapping[str, object]) -> str:
     return ""
 
 
+#: How kubectl describes the volume sources it knows: (title, the fields it shows).
+_VOLUME_SOURCES = {
+    "hostPath": ("HostPath (bare host directory volume)", (("Path", "path"), ("HostPathType", "type"))),
+    "emptyDir": ("EmptyDir (a temporary directory that shares a pod's lifetime)", (("Medium", "medium"),)),
+    "configMap": ("ConfigMap (a volume populated by a ConfigMap)", (("Name", "name"),)),
+    "secret": ("Secret (a volume populated by a Secret)", (("SecretName", "secretName"),)),
+    "persistentVolumeClaim": (
+        "PersistentVolumeClaim (a reference to a PersistentVolumeClaim in the same namespace)",
+        (("ClaimName", "claimName"),),
+    ),
+}
+
+
+def _volumes(writer: _Writer, volumes: Sequence[Mapping[str, Any]], level: int) -> None:
+    """kubectl's describeVolumes: each volume's name, type and the fields of its source."""
+    writer.line(level, "Volumes:", "<none>" if not volumes else "")
+    for volume in volumes:
+        writer.line(level + 1, f"{volume.get('name')}:")
+        for source, (title, fields) in _VOLUME_SOURCES.items():
+            if source in volume:
+                writer.line(level + 2, "Type:", title)
+                for label, key in fields:
+                    writer.line(level + 2, f"{label}:", str(volume[source].get(key, "")))
+                break
+
+
 def _pod_template(writer: _Writer, template: PodTemplateSpec) -> None:
     writer.line(0, "Pod Template:")
     _map(writer, "Labels", template.metadata.labels, level=1)
     writer.line(1, "Containers:")
     for container in template.spec.containers:
         _container(writer, container, 2)
-    volumes = template.spec.extra.get("volumes", ())
-    writer.line(1, "Volumes:", "<none>" if not volumes else "")
-    for volume in volumes:
-        writer.line(2, f"{volume.get('name')}:")
+    _volumes(writer, template.spec.extra.get("volumes", ()), 1)
     if template.spec.node_selector:
         writer.line(1, "Node-Selectors:", views.format_labels(template.spec.node_selector))
     else:
@@ -337,10 +361,7 @@ def describe_pod(pod: Pod, events: Sequence[Event], now: datetime) -> str:
         writer.line(1, "Type", "Status")
         for condition in status.conditions:
             writer.line(1, condition.type, condition.status)
-    volumes = spec.extra.get("volumes", ())
-    writer.line(0, "Volumes:", "<none>" if not volumes else "")
-    for volume in volumes:
-        writer.line(1, f"{volume.get('name')}:")
+    _volumes(writer, spec.extra.get("volumes", ()), 0)
     writer.line(0, "QoS Class:", status.qos_class or "<none>")
     writer.line(0, "Node-Selectors:", views.format_labels(spec.node_selector))
     tolerations = [_toleration(t) for t in spec.tolerations]
