@@ -430,6 +430,8 @@ class Settle(Step):
     horizon: float = attrs.field(default=60.0, validator=_non_negative)
 
     async def run(self, run: Runner) -> list[str]:
+        if run.cluster.simulation is None:
+            raise kubectl.KubectlError("settle needs virtual time; on real time, wait or expect ... within")
         took = await run.cluster.settle(horizon=self.horizon)
         return [f"quiet after {views.human_duration(took)}"]
 
