@@ -92,8 +92,8 @@ class StepFailed(Exception):
 
     def __str__(self) -> str:
         where = f"step {self.index} ({self.step.verb}, {self.step.at}) failed: {self.step.summary()}"
-        if not self.expected:
-            return f"{where}\n  error: {self.seen}"
+        if not self.expected:  # a refused command: ``seen`` is its error, in kubectl's words
+            return f"{where}\n  {self.seen}"
         return f"{where}\n  expected: {self.expected}\n  seen:     {self.seen}"
 
 

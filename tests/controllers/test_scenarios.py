@@ -396,3 +396,17 @@ def test_what_counts_as_a_scenario(tmp_path: Path) -> None:
     assert not scenarios.is_scenario(EXAMPLES / "rolling-update" / "myblog.yaml")
     assert not scenarios.is_scenario(EXAMPLES / "myblog")
     assert not scenarios.is_scenario(write(tmp_path, "steps: [\n", "broken.yaml"))
+
+
+def test_settle_needs_virtual_time(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["run", str(write(tmp_path, "steps: [settle]\n")), "--real-time"])
+    assert result.exit_code == 1
+    assert "  error: settle needs virtual time; on real time, wait or expect ... within" in result.output
+
+
+def test_a_scenarios_final_state_can_be_saved_and_read_back(tmp_path: Path) -> None:
+    state = tmp_path / "state.yaml"
+    result = runner.invoke(app, ["run", str(EXAMPLES / "rollback"), "--save", str(state)])
+    assert result.exit_code == 0, result.output
+    history = runner.invoke(app, ["rollout", "history", "myblog", "--from", str(state)])
+    assert history.output.splitlines()[2:] == ["3         <none>", "4         <none>"]
