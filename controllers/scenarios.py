@@ -146,15 +146,12 @@ class Apply(Step):
     """``apply``: manifest files or folders (relative to the scenario), or inline manifests."""
 
     verb: ClassVar[str] = "apply"
-    files: tuple[str, ...] = ()
+    #: What was given, in order: each path as written, each inline manifest as KIND/NAME.
+    sources: tuple[str, ...] = ()
     objects: tuple[Object, ...] = attrs.field(default=(), eq=False, repr=False)
 
     def summary(self) -> str:
-        names = [
-            *self.files,
-            *(f"{o.kind.lower()}/{o.metadata.name}" for o in self.objects if not self.files),
-        ]
-        return f"apply {' '.join(names)}"
+        return f"apply {' '.join(self.sources)}"
 
     async def run(self, run: Runner) -> list[str]:
         return await kubectl.apply(run.cluster.store, self.objects)
@@ -458,10 +455,13 @@ class Get(Step):
         return text + " -A" * self.all_namespaces
 
     async def run(self, run: Runner) -> list[str]:
+        kind, name = self.kind, self.name
+        if "/" in kind and name is None:  # kubectl's KIND/NAME
+            kind, _, name = kind.partition("/")
         text = await inspection.get(
             run.cluster.store,
-            self.kind,
-            self.name,
+            kind,
+            name,
             now=run.cluster.clock.now(),
             namespace=run.namespace_of(self),
             all_namespaces=self.all_namespaces,
@@ -1107,12 +1107,12 @@ class _Parser:
             items = [(item, body.lc.item(index)) for index, item in enumerate(body)]
         else:
             items = [(body, position)]
-        files: list[str] = []
+        sources: list[str] = []
         objects: list[Object] = []
         ok = True
         for item, item_position in items:
             if isinstance(item, str):
-                files.append(item)
+                sources.append(item)
                 try:
                     objects.extend(load_paths([self.base / item], scheme=self.scheme))
                 except InvalidManifest as invalid:
@@ -1124,9 +1124,9 @@ class _Parser:
                             self.problems.append(_from_manifest(error))
             elif isinstance(item, CommentedMap):
                 try:
-                    objects.append(
-                        load_node(item, text=self.text, filename=self.filename, scheme=self.scheme)
-                    )
+                    obj = load_node(item, text=self.text, filename=self.filename, scheme=self.scheme)
+                    objects.append(obj)
+                    sources.append(f"{obj.kind.lower()}/{obj.metadata.name}")
                 except InvalidManifest as invalid:
                     ok = False
                     self.problems.extend(_from_manifest(error, f"{where}: ") for error in invalid.errors)
@@ -1139,7 +1139,7 @@ class _Parser:
                 ok = False
         if not ok:
             return None
-        return Apply(at=at, files=tuple(files), objects=tuple(objects))
+        return Apply(at=at, sources=tuple(sources), objects=tuple(objects))
 
 
 def _from_manifest(error: ManifestError, prefix: str = "") -> Problem:

@@ -63,6 +63,7 @@ steps:
   - expect: {podsReady: {count: 0, node: node-1}}
   - label: {target: node/node-2, labels: {disk: ssd}}
   - get: {kind: "no", selector: disk=ssd}
+  - get: node/node-2
   - set readiness: {selector: app=web, ready: false}
   - expect: {endpoints: {name: web, ready: 0, notReady: 3}, within: 30}
   - set readiness: {selector: app=web, ready: true}
@@ -125,9 +126,9 @@ def test_every_verb_does_what_kubectl_does(tmp_path: Path) -> None:
     in_order(
         result.output,
         [
-            "[1/43] t=0s apply deployment/web",
+            "[1/44] t=0s apply deployment/web",
             "deployment.apps/web created",
-            "[2/43] t=0s apply svc.yaml",
+            "[2/44] t=0s apply svc.yaml",
             "service/web created",
             "deployment.apps/web scaled",
             "3 Running and Ready",
@@ -152,6 +153,7 @@ def test_every_verb_does_what_kubectl_does(tmp_path: Path) -> None:
             "ok: 0 Running and Ready: none",
             "node/node-2 labeled",
             "get no -l disk=ssd\n    NAME     STATUS   ROLES    AGE   VERSION\n    node-2   Ready",
+            "get node/node-2\n    NAME     STATUS   ROLES    AGE   VERSION\n    node-2   Ready",
             "readiness probes failing",
             "0 ready (none), 3 not ready",
             "readiness probes passing",
@@ -169,7 +171,7 @@ def test_every_verb_does_what_kubectl_does(tmp_path: Path) -> None:
             # node-1 is still cordoned from the drain.
             "db Pending: FailedScheduling: 0/3 nodes are available: 1 node(s) were unschedulable,"
             " 2 node(s) didn't match Pod's node affinity/selector.",
-            "scenario passed: 43 steps",
+            "scenario passed: 44 steps",
         ],
     )
 
