@@ -146,7 +146,10 @@ def run(
             errors, [str(e) for e in invalid.errors], f"{len(invalid.errors)} error(s); nothing was applied."
         ) from None
     cluster = _cluster(nodes or 3, labels, 1 if seed is None else seed, virtual_time)
-    namespaces = sorted({obj.metadata.namespace for obj in objects if obj.metadata.namespace}) or ["default"]
+    scheme = cluster.store.scheme
+    namespaces = sorted(
+        {obj.metadata.namespace or "default" for obj in objects if scheme.info(type(obj)).namespaced}
+    ) or ["default"]
 
     async def converge(cluster: Cluster) -> list[str]:
         applied = await kubectl.apply(cluster.store, objects)

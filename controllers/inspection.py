@@ -53,7 +53,7 @@ async def get(
     if output in ("yaml", "json"):
         return _structured(store, items, single=name is not None, output=output)
     if output == "name":
-        return "\n".join(f"{kubectl.resource_name(obj, store.scheme)}/{obj.metadata.name}" for obj in items)
+        return "\n".join(f"{kubectl.resource_name(obj)}/{obj.metadata.name}" for obj in items)
     if not items:
         where = f" in {namespace} namespace" if info.namespaced and not all_namespaces else ""
         return f"No resources found{where}."

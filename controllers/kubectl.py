@@ -39,11 +39,11 @@ class KubectlError(ValueError):
     """A command that cannot be carried out; the message is what kubectl would say after ``error:``."""
 
 
-def resource_name(obj: Object | type[Object], scheme: Scheme | None = None) -> str:
+def resource_name(obj: Object | type[Object]) -> str:
     """``deployment.apps`` / ``pod``: how kubectl names a kind in its reports."""
-    info = (scheme or _scheme()).info(obj if isinstance(obj, type) else type(obj))
-    group = info.api_version.rpartition("/")[0]
-    return f"{info.kind.lower()}.{group}" if group else info.kind.lower()
+    cls = obj if isinstance(obj, type) else type(obj)
+    group = cls.api_version.rpartition("/")[0]
+    return f"{cls.kind.lower()}.{group}" if group else cls.kind.lower()
 
 
 def _ref(obj: Object) -> str:
