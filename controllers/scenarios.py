@@ -309,7 +309,8 @@ class Drain(Step):
             grace_period_seconds=self.grace_period,
         )
         lines = [f"node/{self.node} cordoned"]
-        lines += [f"evicting pod {pod.metadata.namespace}/{pod.metadata.name}" for pod in deleted]
+        # Pods are deleted, not evicted: kubectl drain --disable-eviction reports them so.
+        lines += [f"pod/{pod.metadata.name} deleted" for pod in deleted]
         return [*lines, f"node/{self.node} drained"]
 
 

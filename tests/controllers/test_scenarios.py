@@ -148,7 +148,8 @@ def test_every_verb_does_what_kubectl_does(tmp_path: Path) -> None:
             "node-3   Ready,SchedulingDisabled   <none>",
             "node/node-3 uncordoned",
             "node/node-1 cordoned",
-            "evicting pod default/web-",
+            "pod/web-",
+            " deleted",
             "node/node-1 drained",
             "ok: 0 Running and Ready: none",
             "node/node-2 labeled",
@@ -361,7 +362,7 @@ steps:
     forced = write(tmp_path, path.read_text().replace("drain: node-1", "drain: {node: node-1, force: true}"))
     result = runner.invoke(app, ["run", str(forced)])
     assert result.exit_code == 0, result.output
-    assert "evicting pod default/bare" in result.output
+    assert "pod/bare deleted" in result.output
 
 
 @pytest.mark.parametrize("example", sorted(p.parent.name for p in EXAMPLES.glob("*/scenario.yaml")))
