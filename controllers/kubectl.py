@@ -223,7 +223,8 @@ async def rollout_undo(store: Store, name: str, namespace: str, to_revision: int
         except RollbackError as exc:
             raise KubectlError(str(exc)) from None
         if rolled is deployment:
-            revision = to_revision or "the previous one"
+            numbers = [revision.number for revision in rollout_history(deployment, replica_sets)]
+            revision = to_revision or (numbers[-2] if len(numbers) > 1 else 0)
             return (
                 f"{_ref(deployment)} skipped rollback (current template already matches revision {revision})"
             )

@@ -48,6 +48,7 @@ steps:
   - expect: {rolloutHistory: {deployment: web, revisions: [1, 2], current: 2, image: "nginx:3"}}
   - rollout resume: web
   - expect: {deploymentComplete: web, within: 60}
+  - rollout undo: {deployment: web, toRevision: 3}
   - rollout undo: {deployment: web, toRevision: 1}
   - expect:
       rolloutHistory: {deployment: web, revisions: [2, 3, 4], current: 4, image: "nginx:1"}
@@ -126,9 +127,9 @@ def test_every_verb_does_what_kubectl_does(tmp_path: Path) -> None:
     in_order(
         result.output,
         [
-            "[1/44] t=0s apply deployment/web",
+            "[1/45] t=0s apply deployment/web",
             "deployment.apps/web created",
-            "[2/44] t=0s apply svc.yaml",
+            "[2/45] t=0s apply svc.yaml",
             "service/web created",
             "deployment.apps/web scaled",
             "3 Running and Ready",
@@ -138,6 +139,7 @@ def test_every_verb_does_what_kubectl_does(tmp_path: Path) -> None:
             # Paused: the new template waits, no revision 3 yet.
             "ok: deployment web: revisions 1, 2; at revision 2 running nginx:3",
             "deployment.apps/web resumed",
+            "deployment.apps/web skipped rollback (current template already matches revision 3)",
             "rollout undo deployment/web --to-revision=1",
             "deployment.apps/web rolled back",
             "revisions 2, 3, 4; at revision 4 running nginx:1",
@@ -172,7 +174,7 @@ def test_every_verb_does_what_kubectl_does(tmp_path: Path) -> None:
             # node-1 is still cordoned from the drain.
             "db Pending: FailedScheduling: 0/3 nodes are available: 1 node(s) were unschedulable,"
             " 2 node(s) didn't match Pod's node affinity/selector.",
-            "scenario passed: 44 steps",
+            "scenario passed: 45 steps",
         ],
     )
 
