@@ -28,6 +28,7 @@ from store.models import (
     Service,
     Toleration,
 )
+from store.quantity import Quantity, parse_quantity
 
 
 class _Writer:
@@ -411,26 +412,69 @@ def describe_node(node: Node, pods: Sequence[Pod], events: Sequence[Event], now:
     writer.line(0, "PodCIDR:", spec.pod_cidr)
     writer.line(0, "PodCIDRs:", ",".join(spec.pod_cidrs))
     active = [p for p in pods if p.status.phase not in ("Succeeded", "Failed")]
+    allocatable = status.allocatable
     writer.line(0, "Non-terminated Pods:", f"({len(active)} in total)")
-    writer.line(1, "Namespace", "Name", "CPU Requests", "Memory Requests", "Age")
-    writer.line(1, "---------", "----", "------------", "---------------", "---")
+    columns = ("CPU Requests", "CPU Limits", "Memory Requests", "Memory Limits")
+    writer.line(1, "Namespace", "Name", *columns, "Age")
+    writer.line(1, "---------", "----", *("-" * len(column) for column in columns), "---")
+    totals: dict[tuple[str, str], Quantity] = {}
     for pod in active:
-        requests: dict[str, str] = {}
-        for container in pod.spec.containers:
-            for name, quantity in container.resources.requests.items():
-                requests[name] = (
-                    str(quantity) if name not in requests else requests[name] + "+" + str(quantity)
-                )
+        requests, limits = _pod_requests_and_limits(pod)
+        cells = []
+        for name in ("cpu", "memory"):
+            for which, amounts in (("requests", requests), ("limits", limits)):
+                amount = amounts.get(name, _ZERO)
+                totals[name, which] = totals.get((name, which), _ZERO) + amount
+                cells.append(_share(name, amount, allocatable))
+        writer.line(1, pod.metadata.namespace, pod.metadata.name, *cells, views.age(pod, now))
+    writer.line(0, "Allocated resources:")
+    writer.line(1, "(Total limits may be over 100 percent, i.e., overcommitted.)")
+    writer.line(1, "Resource", "Requests", "Limits")
+    writer.line(1, "--------", "--------", "------")
+    for name in ("cpu", "memory"):
         writer.line(
             1,
-            pod.metadata.namespace,
-            pod.metadata.name,
-            requests.get("cpu", "0"),
-            requests.get("memory", "0"),
-            views.age(pod, now),
+            name,
+            _share(name, totals.get((name, "requests"), _ZERO), allocatable),
+            _share(name, totals.get((name, "limits"), _ZERO), allocatable),
         )
     _events(writer, events, now)
     return writer.text()
+
+
+_ZERO = parse_quantity("0")
+
+
+def _pod_requests_and_limits(pod: Pod) -> tuple[dict[str, Quantity], dict[str, Quantity]]:
+    """The pod's total requests and limits: its containers' sums, or an init container's if larger
+    (resourcehelper.PodRequestsAndLimits)."""
+    totals: tuple[dict[str, Quantity], dict[str, Quantity]] = ({}, {})
+    for container in pod.spec.containers:
+        for total, amounts in zip(
+            totals, (container.resources.requests, container.resources.limits), strict=True
+        ):
+            for name, amount in amounts.items():
+                total[name] = total.get(name, _ZERO) + amount
+    for container in pod.spec.init_containers:
+        for total, amounts in zip(
+            totals, (container.resources.requests, container.resources.limits), strict=True
+        ):
+            for name, amount in amounts.items():
+                if amount > total.get(name, _ZERO):
+                    total[name] = amount
+    return totals
+
+
+def _share(name: str, amount: Quantity, allocatable: Mapping[str, Quantity]) -> str:
+    """``50m (1%)``: an amount and its share of the node's allocatable, as kubectl shows them."""
+    available = allocatable.get(name)
+    if available is None or available.is_zero():
+        return f"{amount} (0%)"
+    if name == "cpu":
+        fraction = amount.milli_value() / available.milli_value() * 100
+    else:
+        fraction = amount.value() / available.value() * 100
+    return f"{amount} ({int(fraction)}%)"
 
 
 def describe_service(
