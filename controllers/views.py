@@ -7,13 +7,28 @@ decides what each column says, the way kubectl's printers do (pkg/printers/inter
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
 import attrs
 
 from controllers.podutil import is_pod_ready
-from store.models import Deployment, Endpoints, Event, Object, Pod, ReplicaSet, Service
+from store.models import (
+    ConfigMap,
+    Deployment,
+    Endpoints,
+    Event,
+    LabelSelector,
+    Lease,
+    Namespace,
+    Node,
+    Object,
+    Pod,
+    PodTemplateSpec,
+    ReplicaSet,
+    Secret,
+    Service,
+)
 
 
 @attrs.frozen
@@ -22,6 +37,52 @@ class View:
 
     columns: tuple[str, ...]
     rows: tuple[tuple[str, ...], ...]
+
+
+def tabulate(text: str, *, padding: int = 2, min_width: int = 0) -> str:
+    """Go's text/tabwriter with padchar ' ': tab-terminated cells aligned in blocks.
+
+    A column block is a run of consecutive lines that all have a tab-terminated cell in that column; each
+    cell of the block is padded to the block's widest cell plus ``padding`` (at least ``min_width``).
+    ``kubectl describe`` writes with padding 2; ``kubectl get`` tables with padding 3 and min_width 6.
+    """
+    lines = [line.split("\t") for line in text.split("\n")]
+    widths: list[int] = []
+    out: list[str] = []
+
+    def write(start: int, end: int) -> None:
+        for line in lines[start:end]:
+            cells = [cell.ljust(widths[j]) if j < len(line) - 1 else cell for j, cell in enumerate(line)]
+            out.append("".join(cells).rstrip() if len(line) > 1 else line[0])
+
+    def block(start: int, end: int) -> int:
+        column = len(widths)
+        this = start
+        while this < end:
+            if column >= len(lines[this]) - 1:
+                this += 1
+                continue
+            write(start, this)
+            start = this
+            width = min_width
+            while this < end and column < len(lines[this]) - 1:
+                width = max(width, len(lines[this][column]) + padding)
+                this += 1
+            widths.append(width)
+            block(start, this)
+            widths.pop()
+            start = this
+        write(start, end)
+        return end
+
+    block(0, len(lines))
+    return "\n".join(out)
+
+
+def render(view: View) -> str:
+    """The table as ``kubectl get`` prints it (text/tabwriter: padding 3, minimum width 6)."""
+    lines = ["\t".join(view.columns), *("\t".join(row) for row in view.rows)]
+    return tabulate("\n".join(lines), padding=3, min_width=6)
 
 
 def human_duration(seconds: float) -> str:
@@ -63,32 +124,69 @@ def age(obj: Object, now: datetime) -> str:
     return "<unknown>" if created is None else human_duration((now - created).total_seconds())
 
 
-def deployments(items: Sequence[Deployment], now: datetime) -> View:
-    rows = tuple(
-        (
+def format_selector(selector: LabelSelector | None) -> str:
+    """metav1.FormatLabelSelector: ``app=web,tier in (a,b)``; ``<none>`` for no selector."""
+    if selector is None:
+        return "<none>"
+    parts = [f"{key}={value}" for key, value in sorted(selector.match_labels.items())]
+    for requirement in selector.match_expressions:
+        operator = requirement.operator
+        if operator in ("In", "NotIn"):
+            values = ",".join(requirement.values)
+            parts.append(f"{requirement.key} {operator.lower()} ({values})")
+        elif operator == "Exists":
+            parts.append(requirement.key)
+        else:
+            parts.append(f"!{requirement.key}")
+    return ",".join(parts) or "<none>"
+
+
+def format_labels(labels: Mapping[str, str]) -> str:
+    """``a=1,b=2`` (sorted), or ``<none>``."""
+    return ",".join(f"{key}={value}" for key, value in sorted(labels.items())) or "<none>"
+
+
+def _containers_and_images(template: PodTemplateSpec) -> tuple[str, str]:
+    containers = template.spec.containers
+    return ",".join(c.name for c in containers), ",".join(c.image for c in containers)
+
+
+def deployments(items: Sequence[Deployment], now: datetime, *, wide: bool = False) -> View:
+    columns: tuple[str, ...] = ("NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE")
+    rows = []
+    for d in items:
+        row: tuple[str, ...] = (
             d.metadata.name,
             f"{d.status.ready_replicas}/{d.spec.replicas}",
             str(d.status.updated_replicas),
             str(d.status.available_replicas),
             age(d, now),
         )
-        for d in items
-    )
-    return View(("NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"), rows)
+        if wide:
+            row += (*_containers_and_images(d.spec.template), format_selector(d.spec.selector))
+        rows.append(row)
+    if wide:
+        columns += ("CONTAINERS", "IMAGES", "SELECTOR")
+    return View(columns, tuple(rows))
 
 
-def replica_sets(items: Sequence[ReplicaSet], now: datetime) -> View:
-    rows = tuple(
-        (
+def replica_sets(items: Sequence[ReplicaSet], now: datetime, *, wide: bool = False) -> View:
+    columns: tuple[str, ...] = ("NAME", "DESIRED", "CURRENT", "READY", "AGE")
+    rows = []
+    for rs in items:
+        row: tuple[str, ...] = (
             rs.metadata.name,
             str(rs.spec.replicas),
             str(rs.status.replicas),
             str(rs.status.ready_replicas),
             age(rs, now),
         )
-        for rs in items
-    )
-    return View(("NAME", "DESIRED", "CURRENT", "READY", "AGE"), rows)
+        if wide:
+            row += (*_containers_and_images(rs.spec.template), format_selector(rs.spec.selector))
+        rows.append(row)
+    if wide:
+        columns += ("CONTAINERS", "IMAGES", "SELECTOR")
+    return View(columns, tuple(rows))
 
 
 def pod_status(pod: Pod) -> str:
@@ -105,7 +203,7 @@ def pod_status(pod: Pod) -> str:
     return reason
 
 
-def pods(items: Sequence[Pod], now: datetime) -> View:
+def pods(items: Sequence[Pod], now: datetime, *, wide: bool = False) -> View:
     rows = []
     for pod in items:
         statuses = pod.status.container_statuses
@@ -114,21 +212,28 @@ def pods(items: Sequence[Pod], now: datetime) -> View:
         if not statuses and is_pod_ready(pod):
             ready_column = f"{len(pod.spec.containers)}/{len(pod.spec.containers)}"
         restarts = sum(c.restart_count for c in statuses)
-        rows.append(
-            (
-                pod.metadata.name,
-                ready_column,
-                pod_status(pod),
-                str(restarts),
-                age(pod, now),
+        row: tuple[str, ...] = (
+            pod.metadata.name,
+            ready_column,
+            pod_status(pod),
+            str(restarts),
+            age(pod, now),
+        )
+        if wide:
+            row += (
                 pod.status.pod_ip or "<none>",
                 pod.spec.node_name or "<none>",
+                pod.status.nominated_node_name or "<none>",
+                "<none>",
             )
-        )
-    return View(("NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP", "NODE"), tuple(rows))
+        rows.append(row)
+    columns: tuple[str, ...] = ("NAME", "READY", "STATUS", "RESTARTS", "AGE")
+    if wide:
+        columns += ("IP", "NODE", "NOMINATED NODE", "READINESS GATES")
+    return View(columns, tuple(rows))
 
 
-def services(items: Sequence[Service], now: datetime) -> View:
+def services(items: Sequence[Service], now: datetime, *, wide: bool = False) -> View:
     rows = []
     for service in items:
         spec = service.spec
@@ -137,28 +242,38 @@ def services(items: Sequence[Service], now: datetime) -> View:
             for p in spec.ports
         )
         external = ",".join(spec.external_ips) or ("<pending>" if spec.type == "LoadBalancer" else "<none>")
-        rows.append(
-            (
-                service.metadata.name,
-                spec.type,
-                spec.cluster_ip or "<none>",
-                external,
-                ports or "<none>",
-                age(service, now),
-            )
+        row: tuple[str, ...] = (
+            service.metadata.name,
+            spec.type,
+            spec.cluster_ip or "<none>",
+            external,
+            ports or "<none>",
+            age(service, now),
         )
-    return View(("NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"), tuple(rows))
+        if wide:
+            row += (format_labels(spec.selector),)
+        rows.append(row)
+    columns: tuple[str, ...] = ("NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE")
+    if wide:
+        columns += ("SELECTOR",)
+    return View(columns, tuple(rows))
 
 
-def endpoints(items: Sequence[Endpoints], now: datetime) -> View:
+def endpoint_addresses(endpoint: Endpoints) -> list[str]:
+    """The ready ``ip:port`` pairs of the ENDPOINTS column, in subset order."""
+    addresses: list[str] = []
+    for subset in endpoint.subsets:
+        if not subset.ports:
+            addresses.extend(address.ip for address in subset.addresses)
+        for port in subset.ports:
+            addresses.extend(f"{address.ip}:{port.port}" for address in subset.addresses)
+    return addresses
+
+
+def endpoints(items: Sequence[Endpoints], now: datetime, *, wide: bool = False) -> View:
     rows = []
     for endpoint in items:
-        addresses: list[str] = []
-        for subset in endpoint.subsets:
-            if not subset.ports:
-                addresses.extend(address.ip for address in subset.addresses)
-            for port in subset.ports:
-                addresses.extend(f"{address.ip}:{port.port}" for address in subset.addresses)
+        addresses = endpoint_addresses(endpoint)
         shown = ",".join(addresses[:3])
         if len(addresses) > 3:
             shown += f" + {len(addresses) - 3} more..."
@@ -166,7 +281,7 @@ def endpoints(items: Sequence[Endpoints], now: datetime) -> View:
     return View(("NAME", "ENDPOINTS", "AGE"), tuple(rows))
 
 
-def events(items: Sequence[Event], now: datetime) -> View:
+def events(items: Sequence[Event], now: datetime, *, wide: bool = False) -> View:
     rows = []
     for event in items:
         last = event.last_timestamp or event.event_time or event.metadata.creation_timestamp
@@ -182,3 +297,88 @@ def events(items: Sequence[Event], now: datetime) -> View:
             )
         )
     return View(("LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"), tuple(rows))
+
+
+def node_status(node: Node) -> str:
+    """The STATUS column of a node: Ready / NotReady (/ Unknown), then SchedulingDisabled when cordoned."""
+    ready = next((c for c in node.status.conditions if c.type == "Ready"), None)
+    status = ["Unknown" if ready is None else "Ready" if ready.status == "True" else "NotReady"]
+    if node.spec.unschedulable:
+        status.append("SchedulingDisabled")
+    return ",".join(status)
+
+
+def node_roles(node: Node) -> str:
+    roles = sorted(
+        key.removeprefix("node-role.kubernetes.io/")
+        for key in node.metadata.labels
+        if key.startswith("node-role.kubernetes.io/")
+    )
+    return ",".join(role for role in roles if role) or "<none>"
+
+
+def nodes(items: Sequence[Node], now: datetime, *, wide: bool = False) -> View:
+    rows = []
+    for node in items:
+        info = node.status.extra.get("nodeInfo", {})
+        row: tuple[str, ...] = (
+            node.metadata.name,
+            node_status(node),
+            node_roles(node),
+            age(node, now),
+            str(info.get("kubeletVersion", "")) or "<none>",
+        )
+        if wide:
+            addresses = {a.type: a.address for a in node.status.addresses}
+            row += (addresses.get("InternalIP", "<none>"), addresses.get("ExternalIP", "<none>"))
+        rows.append(row)
+    columns: tuple[str, ...] = ("NAME", "STATUS", "ROLES", "AGE", "VERSION")
+    if wide:
+        columns += ("INTERNAL-IP", "EXTERNAL-IP")
+    return View(columns, tuple(rows))
+
+
+def namespaces(items: Sequence[Namespace], now: datetime, *, wide: bool = False) -> View:
+    rows = tuple((ns.metadata.name, ns.status.phase or "Active", age(ns, now)) for ns in items)
+    return View(("NAME", "STATUS", "AGE"), rows)
+
+
+def config_maps(items: Sequence[ConfigMap], now: datetime, *, wide: bool = False) -> View:
+    rows = tuple((cm.metadata.name, str(len(cm.data) + len(cm.binary_data)), age(cm, now)) for cm in items)
+    return View(("NAME", "DATA", "AGE"), rows)
+
+
+def secrets(items: Sequence[Secret], now: datetime, *, wide: bool = False) -> View:
+    rows = tuple((s.metadata.name, s.type, str(len(s.data) + len(s.string_data)), age(s, now)) for s in items)
+    return View(("NAME", "TYPE", "DATA", "AGE"), rows)
+
+
+def leases(items: Sequence[Lease], now: datetime, *, wide: bool = False) -> View:
+    rows = tuple((lease.metadata.name, lease.spec.holder_identity or "", age(lease, now)) for lease in items)
+    return View(("NAME", "HOLDER", "AGE"), rows)
+
+
+def generic(items: Sequence[Object], now: datetime, *, wide: bool = False) -> View:
+    """Any other kind: NAME and AGE, as kubectl's default table."""
+    return View(("NAME", "AGE"), tuple((obj.metadata.name, age(obj, now)) for obj in items))
+
+
+#: The view of each built-in kind (`generic` for the rest).
+BY_KIND: Mapping[type[Object], Callable[..., View]] = {
+    Deployment: deployments,
+    ReplicaSet: replica_sets,
+    Pod: pods,
+    Service: services,
+    Endpoints: endpoints,
+    Event: events,
+    Node: nodes,
+    Namespace: namespaces,
+    ConfigMap: config_maps,
+    Secret: secrets,
+    Lease: leases,
+}
+
+
+def view_of(kind: type[Object], items: Sequence[Object], now: datetime, *, wide: bool = False) -> View:
+    """The ``kubectl get`` table of ``items`` (all of ``kind``)."""
+    return BY_KIND.get(kind, generic)(items, now, wide=wide)

@@ -116,13 +116,7 @@ def load_documents(text: str, *, filename: str = "<string>", scheme: Scheme | No
     """Like `load`, keeping each object's file and line."""
     scheme = scheme or _default_scheme()
     source = _Source(filename, text)
-    try:
-        nodes = [node for node in _yaml().load_all(text) if node is not None]
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, column = (mark.line, mark.column) if mark is not None else (0, 0)
-        problem = exc.problem or exc.context or "invalid YAML"
-        raise InvalidManifest([source.error_at(line, column, "", f"YAML: {problem}")]) from None
+    nodes = read_yaml(text, filename=filename)
     documents: list[Document] = []
     errors: list[ManifestError] = []
     for index, node in enumerate(nodes):
@@ -133,6 +127,31 @@ def load_documents(text: str, *, filename: str = "<string>", scheme: Scheme | No
     if errors:
         raise InvalidManifest(errors)
     return documents
+
+
+def read_yaml(text: str, *, filename: str = "<string>") -> list[Any]:
+    """The documents of a YAML text as ruamel nodes that keep their positions (``node.lc``), read as
+    manifests are (YAML 1.1, no duplicate keys); raises `InvalidManifest` on a YAML syntax error.
+
+    For files that embed manifests in a bigger document (scenarios): pass the embedded nodes to
+    `load_node` so that their errors point into the same file.
+    """
+    source = _Source(filename, text)
+    try:
+        return [node for node in _yaml().load_all(text) if node is not None]
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line, mark.column) if mark is not None else (0, 0)
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise InvalidManifest([source.error_at(line, column, "", f"YAML: {problem}")]) from None
+
+
+def load_node(node: Any, *, text: str, filename: str = "<string>", scheme: Scheme | None = None) -> Object:
+    """The object of one manifest node from `read_yaml` of ``text``; raises `InvalidManifest`."""
+    obj, problems = _load_document(node, scheme or _default_scheme(), _Source(filename, text))
+    if problems or obj is None:
+        raise InvalidManifest(sorted(problems, key=lambda e: (e.line, e.column)))
+    return obj
 
 
 def dump(objects: Iterable[Object], *, scheme: Scheme | None = None) -> str:

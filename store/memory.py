@@ -13,7 +13,7 @@ What this is not: a cache for controllers (that is the informer's job in `reconc
 from __future__ import annotations
 
 import bisect
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
@@ -306,6 +306,41 @@ class MemoryStore:
             fields=self._as_field_selector(info, field_selector),
             bookmarks=bookmarks,
         )
+
+    def restore(self, objects: Iterable[Object]) -> None:
+        """Put saved objects back as they were: uid, resourceVersion, timestamps, status, owners.
+
+        For loading a saved state (`store.manifests.dump` of a store's objects) into an empty store:
+        nothing is defaulted, validated or stamped. Objects go in resourceVersion order, each as one
+        ADDED event; an object keeps its resourceVersion when it is above the store's revision (else
+        it gets the next one), so the revision stays one increasing counter. Services keep their
+        addresses. Raises `AlreadyExists` (before changing anything) when an object is already stored.
+        """
+        ordered = sorted(objects, key=lambda obj: _parse_revision(obj.metadata.resource_version or 0))
+        seen: set[tuple[KindInfo, str, str]] = set()
+        for obj in ordered:
+            info = self._scheme.info(type(obj))
+            key = (info, self._namespace_of(info, obj.metadata.namespace), obj.metadata.name)
+            if key in seen or self._state(info).get(key[1], key[2]) is not None:
+                raise already_exists(info.resource, obj.metadata.name)
+            seen.add(key)
+        for obj in ordered:
+            info = self._scheme.info(type(obj))
+            state = self._state(info)
+            namespace = self._namespace_of(info, obj.metadata.namespace)
+            if isinstance(obj, Service):
+                self._services.allocate_create(obj)
+            saved = _parse_revision(obj.metadata.resource_version or 0)
+            self._revision = max(self._revision, saved - 1)
+            restored = with_fields(
+                obj,
+                metadata=with_fields(
+                    obj.metadata, namespace=namespace, resource_version=str(self._revision + 1)
+                ),
+            )
+            self._append(info, state, EventType.ADDED, restored, None)
+            state.by_namespace.setdefault(namespace, {})[obj.metadata.name] = restored
+            state.sorted_names.pop(namespace, None)
 
     # --- the write path -----------------------------------------------------------------------
 

@@ -24,6 +24,8 @@ from store.selectors import Selector, selector_from_structured
 WIRE = "wire"
 #: Field metadata key marking a timestamp serialised with microseconds (metav1.MicroTime).
 MICRO_TIME = "micro_time"
+#: Field metadata key marking a field written even when empty (a required field, no omitempty upstream).
+EMIT_EMPTY = "emit_empty"
 
 T = TypeVar("T")
 IntOrString = int | str
@@ -355,11 +357,11 @@ class ContainerState(Model):
 @attrs.frozen(kw_only=True)
 class ContainerStatus(Model):
     name: str
-    ready: bool = False
+    ready: bool = attrs.field(default=False, metadata={EMIT_EMPTY: True})
     started: bool | None = None
-    restart_count: int = 0
-    image: str = ""
-    image_id: str = attrs.field(default="", metadata={WIRE: "imageID"})
+    restart_count: int = attrs.field(default=0, metadata={EMIT_EMPTY: True})
+    image: str = attrs.field(default="", metadata={EMIT_EMPTY: True})
+    image_id: str = attrs.field(default="", metadata={WIRE: "imageID", EMIT_EMPTY: True})
     container_id: str = attrs.field(default="", metadata={WIRE: "containerID"})
     state: ContainerState = ContainerState()
     last_state: ContainerState = ContainerState()

@@ -25,7 +25,7 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 from store import models
 from store.errors import Invalid
 from store.frozen import FrozenDict, freeze, thaw
-from store.models import MICRO_TIME, WIRE, GenericObject, Model, Object
+from store.models import EMIT_EMPTY, MICRO_TIME, WIRE, GenericObject, Model, Object
 from store.quantity import InvalidQuantity, Quantity, parse_quantity
 from store.validation import FieldError
 
@@ -297,7 +297,7 @@ def _format_time(value: datetime) -> str:
 
 
 def _format_micro_time(value: datetime | None) -> str | None:
-    # An unset optional MicroTime (a Lease's renewTime before its first renewal) is left out.
+    # An unset optional MicroTime (a Lease's renewTime, an Event's eventTime) is left out.
     return None if value is None else value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
@@ -470,6 +470,7 @@ def _unstructure_model_fn(cls: type[Model], converter: cattrs.Converter) -> Call
         if f.default is not attrs.NOTHING
         and not isinstance(f.default, attrs.Factory)  # type: ignore[arg-type]
         and not f.default
+        and not f.metadata.get(EMIT_EMPTY)
     }
 
     def unstructure(obj: Model) -> dict[str, Any]:

@@ -67,7 +67,10 @@ def test_pod_row_shows_ready_containers_status_restarts_ip_and_node() -> None:
             ],
         ),
     )
-    assert pods([pod], NOW).rows == (("web-1", "1/2", "Running", "3", "42s", "10.244.2.7", "node-2"),)
+    assert pods([pod], NOW).rows == (("web-1", "1/2", "Running", "3", "42s"),)
+    assert pods([pod], NOW, wide=True).rows == (
+        ("web-1", "1/2", "Running", "3", "42s", "10.244.2.7", "node-2", "<none>", "<none>"),
+    )
 
 
 def test_a_waiting_container_reason_is_the_pod_status() -> None:
