@@ -28,25 +28,49 @@ NAMES = ("web", "api")
 
 
 class PodSetConverges(Invariant):
-    """After a settle each PodSet controls exactly pods ``<name>-0…<replicas-1>``, says so in its
-    status, and has observed its latest generation."""
+    """After a settle each PodSet controls exactly spec.replicas live pods, says so in its status, and
+    has observed its latest generation."""
 
     kinds = (PodSet, Pod)
 
     def on_settled(self, world: World, simulation: Simulation) -> Iterable[str]:
-        pods = world.list(Pod)
+        pods = [p for p in world.list(Pod) if p.metadata.deletion_timestamp is None]
         for ps in world.list(PodSet):
             if ps.metadata.deletion_timestamp is not None:
                 continue
             name = ps.metadata.name
             owned = sorted(p.metadata.name for p in pods if controlled_by(p, ps))
-            wanted = sorted(f"{name}-{index}" for index in range(ps.spec.replicas))
-            if owned != wanted:
-                yield f"PodSet {name} wants {wanted} but controls {owned}"
+            if len(owned) != ps.spec.replicas:
+                yield f"PodSet {name} wants {ps.spec.replicas} pods but controls {owned}"
             if ps.status.replicas != ps.spec.replicas:
                 yield f"PodSet {name} status.replicas {ps.status.replicas}, spec.replicas {ps.spec.replicas}"
             if ps.status.observed_generation != ps.metadata.generation:
                 yield f"PodSet {name} observedGeneration {ps.status.observed_generation} != generation"
+
+
+class PodSetBounded(Invariant):
+    """At every write, a PodSet controls no more live pods than the most replicas it may be acting on:
+    those of the generations from its observedGeneration to its latest."""
+
+    kinds = (PodSet, Pod)
+
+    def __init__(self) -> None:
+        self._replicas: dict[tuple[str, int], int] = {}
+
+    def on_write(self, world: World, event: Any) -> Iterable[str]:
+        if isinstance(event.object, PodSet):
+            ps = event.object
+            self._replicas.setdefault((ps.metadata.uid, ps.metadata.generation), ps.spec.replicas)
+        pods = [p for p in world.list(Pod) if p.metadata.deletion_timestamp is None]
+        for ps in world.list(PodSet):
+            uid = ps.metadata.uid
+            first = max(ps.status.observed_generation, 1)
+            limit = max(
+                (self._replicas.get((uid, g), 0) for g in range(first, ps.metadata.generation + 1)), default=0
+            )
+            owned = [p.metadata.name for p in pods if controlled_by(p, ps)]
+            if len(owned) > limit:
+                yield f"PodSet {ps.metadata.name} controls {len(owned)} pods {owned}, at most {limit} allowed"
 
 
 class PodSetMachine(SimulationMachine):
@@ -67,7 +91,7 @@ class PodSetMachine(SimulationMachine):
         manager.add(GarbageCollector(manager))
 
     def checks(self) -> list[Invariant]:
-        return [PodSetConverges(), AtMostOneControllerOwner()]
+        return [PodSetConverges(), PodSetBounded(), AtMostOneControllerOwner()]
 
     @action(name=st.sampled_from(NAMES), replicas=st.integers(0, 3))
     async def create_podset(self, name: str, replicas: int) -> None:

@@ -104,7 +104,10 @@ class SimulationMachine(RuleBasedStateMachine):
     fault_controllers: ClassVar[Sequence[str]] = ()
     #: Bounds of one settle: loop steps, and virtual seconds before it counts as not converging.
     settle_steps: ClassVar[int] = 2_000
-    settle_timeout: ClassVar[float] = 600.0
+    settle_timeout: ClassVar[float] = 900.0
+    #: A requeue due further away than this does not keep a settle going. It covers the five minutes
+    #: after which controller expectations expire, so work that waits on them counts as pending.
+    settle_horizon: ClassVar[float] = 320.0
     #: Virtual seconds the state must keep holding after a settle.
     stability_window: ClassVar[float] = 30.0
     #: Where a failing run writes its story and trace (default: $SETPOINT_FAILURES or .setpoint/failures).
@@ -203,7 +206,7 @@ class SimulationMachine(RuleBasedStateMachine):
         return faults(self.fault_kinds, controllers=self.fault_controllers)
 
     @step
-    def arm(self, fault: Any) -> None:
+    async def arm(self, fault: Any) -> None:
         """Arm one fault of the schedule."""
         self._faulted = True
         self.arm_fault(fault)
@@ -232,7 +235,7 @@ class SimulationMachine(RuleBasedStateMachine):
     async def _settle(self) -> None:
         try:
             with anyio.fail_after(self.settle_timeout):
-                await self.simulation.settle(max_steps=self.settle_steps)
+                await self.simulation.settle(horizon=self.settle_horizon, max_steps=self.settle_steps)
         except (TimeoutError, NotSettled) as exc:
             raise InvariantViolation(
                 f"did not settle within {self.settle_timeout:.0f} virtual seconds"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 
 from controllers.testing.machine import ClusterMachine
 
@@ -23,5 +23,6 @@ TestBuiltinControllers.settings = settings(
     max_examples=2_000 if NIGHTLY else 200,
     stateful_step_count=12,
     deadline=None,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
