@@ -170,9 +170,10 @@ def deployments(
     name: str | st.SearchStrategy[str] | None = None,
     *,
     namespace: str = "default",
-    replicas: st.SearchStrategy[int] = st.integers(0, 5),
+    replicas: st.SearchStrategy[int] | None = None,
 ) -> st.SearchStrategy[Deployment]:
-    """Deployments selecting their template's ``app`` label, with any strategy."""
+    """Deployments selecting their template's ``app`` label, with any strategy (0–5 replicas unless
+    ``replicas`` says otherwise)."""
     names = dns_labels if name is None else (name if isinstance(name, st.SearchStrategy) else st.just(name))
 
     def build(
@@ -189,7 +190,8 @@ def deployments(
             ),
         )
 
-    return st.builds(build, names, replicas, deployment_strategies(), pod_specs(), label_maps)
+    counts = st.integers(0, 5) if replicas is None else replicas
+    return st.builds(build, names, counts, deployment_strategies(), pod_specs(), label_maps)
 
 
 def services(
@@ -255,3 +257,7 @@ def register() -> None:
     st.register_type_strategy(LabelSelector, label_selectors())
     st.register_type_strategy(ObjectMeta, object_meta())
     st.register_type_strategy(Quantity, quantities())
+
+
+#: The hook Hypothesis runs from setpoint's ``hypothesis`` entry point when it is imported.
+_hypothesis_setup_hook = register

@@ -40,7 +40,7 @@ from typing import Any, ClassVar, TypeVar
 
 import anyio
 import attrs
-from hypothesis import note
+from hypothesis import currently_in_test_context, note
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule
 
@@ -181,7 +181,7 @@ class SimulationMachine(RuleBasedStateMachine):
         self._invariants = self.checks()
         kinds = [*self.watched_kinds(), *(k for i in self._invariants for k in i.kinds)]
         self._world = World(simulation.memory, kinds)
-        note(f"seed {seed}")
+        _note(f"seed {seed}")
         self._stop = asyncio.Event()
         started = self._loop.create_future()
 
@@ -264,7 +264,7 @@ class SimulationMachine(RuleBasedStateMachine):
         index = len(self.steps)
         self.steps.append(Step(name, kwargs))
         now = self._simulation.now if self._simulation is not None else 0.0
-        note(f"#{index} t={now:.1f}s {self.steps[-1]}")
+        _note(f"#{index} t={now:.1f}s {self.steps[-1]}")
         try:
             result = func(self, **kwargs)
             if inspect.isawaitable(result):
@@ -350,6 +350,12 @@ class SimulationMachine(RuleBasedStateMachine):
             f" replay with reconcile.testing.replay({str(story)!r})"
         )
         exc.add_note(message)
+
+
+def _note(message: str) -> None:
+    """Note a step for Hypothesis' report of a failing example (a replay outside a test prints none)."""
+    if currently_in_test_context():
+        note(message)
 
 
 # --- the story file -------------------------------------------------------------------------------

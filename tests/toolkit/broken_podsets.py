@@ -117,13 +117,24 @@ class MissedEvent(CountingReconciler):
         podset = self.podsets.get(request.name, request.namespace)
         if podset is None:
             return None
-        for _ in range(podset.spec.replicas - self.count[podset.metadata.uid]):
+        have = self.count[podset.metadata.uid]
+        for _ in range(podset.spec.replicas - have):
             await self.store.create(_new_pod(podset))
+        surplus = sorted(self.mine(podset), key=lambda p: p.metadata.name)[
+            : max(have - podset.spec.replicas, 0)
+        ]
+        for pod in surplus:
+            with contextlib.suppress(NotFound):
+                await self.store.delete(Pod, pod.metadata.name, pod.metadata.namespace)
+        status = PodSetStatus(replicas=podset.spec.replicas, observed_generation=podset.metadata.generation)
+        if status != podset.status:
+            await self.store.update_status(attrs.evolve(podset, status=status))
         return None
 
 
 class HalfDone:
-    """Marks the generation observed, then creates the missing ``<name>-<i>`` pods."""
+    """Creates each pod ``<name>-<i>`` bare, then adopts it with a second write; a pod that exists by
+    name counts as done."""
 
     def __init__(self, manager: Manager) -> None:
         self.store = manager.store
@@ -132,40 +143,66 @@ class HalfDone:
 
     async def reconcile(self, request: Request) -> Result | None:
         podset = self.podsets.get(request.name, request.namespace)
-        if podset is None or podset.status.observed_generation == podset.metadata.generation:
+        if podset is None:
             return None
-        status = PodSetStatus(replicas=podset.spec.replicas, observed_generation=podset.metadata.generation)
-        await self.store.update_status(attrs.evolve(podset, status=status))
+        name = podset.metadata.name
         for index in range(podset.spec.replicas):
-            pod = attrs.evolve(
+            if self.pods.get(f"{name}-{index}", request.namespace) is not None:
+                continue
+            bare = attrs.evolve(
                 _new_pod(podset),
                 metadata=attrs.evolve(
-                    _new_pod(podset).metadata, name=f"{podset.metadata.name}-{index}", generate_name=""
+                    _new_pod(podset).metadata, name=f"{name}-{index}", generate_name="", owner_references=()
                 ),
             )
             with contextlib.suppress(AlreadyExists):
-                await self.store.create(pod)
+                created = await self.store.create(bare)
+                adopted = attrs.evolve(
+                    created,
+                    metadata=attrs.evolve(created.metadata, owner_references=(owner_reference(podset),)),
+                )
+                await self.store.update(adopted)
+        for pod in self.pods.list(namespace=request.namespace):
+            if (
+                controlled_by(pod, podset)
+                and int(pod.metadata.name.rsplit("-", 1)[1]) >= podset.spec.replicas
+            ):
+                with contextlib.suppress(NotFound):
+                    await self.store.delete(Pod, pod.metadata.name, request.namespace)
+        status = PodSetStatus(replicas=podset.spec.replicas, observed_generation=podset.metadata.generation)
+        if status != podset.status:
+            await self.store.update_status(attrs.evolve(podset, status=status))
         return None
 
 
 class NonIdempotentCreate:
-    """Creates a pod, then counts it in status.replicas: a failed status write repeats the create."""
+    """Counts its pods in status.replicas: creates a pod, then records it; a failed status write means
+    a second pod on retry."""
 
     def __init__(self, manager: Manager) -> None:
         self.store = manager.store
         self.podsets = manager.informer(PodSet)
 
     async def reconcile(self, request: Request) -> Result | None:
-        podset = self.podsets.get(request.name, request.namespace)
-        if podset is None:
+        if self.podsets.get(request.name, request.namespace) is None:
             return None
         current = await self.store.get(PodSet, request.name, request.namespace)
-        if current.status.replicas < current.spec.replicas:
+        recorded, wanted = current.status.replicas, current.spec.replicas
+        if recorded < wanted:
             await self.store.create(_new_pod(current))
-            status = attrs.evolve(current.status, replicas=current.status.replicas + 1)
-            await self.store.update_status(attrs.evolve(current, status=status))
-            return Result(requeue=True)
-        return None
+            status = attrs.evolve(current.status, replicas=recorded + 1)
+        elif recorded > wanted:
+            pods = (await self.store.list(Pod, namespace=request.namespace)).items
+            mine = sorted((p for p in pods if controlled_by(p, current)), key=lambda p: p.metadata.name)
+            if mine:
+                await self.store.delete(Pod, mine[0].metadata.name, request.namespace)
+            status = attrs.evolve(current.status, replicas=recorded - 1)
+        else:
+            status = attrs.evolve(current.status, observed_generation=current.metadata.generation)
+            if status == current.status:
+                return None
+        await self.store.update_status(attrs.evolve(current, status=status))
+        return Result(requeue=True)
 
 
 def controller_for(reconciler: type[Any]) -> Any:
