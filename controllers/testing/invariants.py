@@ -40,11 +40,15 @@ NOT_READY = "node.kubernetes.io/not-ready"
 CORDON = Taint(key="node.kubernetes.io/unschedulable", effect="NoSchedule")
 
 
+def _object(event: WatchEvent[Any]) -> Any:
+    return event.object
+
+
 class AtMostOneControllerOwner(Invariant):
     kinds = (Pod, ReplicaSet)
 
     def on_write(self, world: World, event: WatchEvent[Any]) -> Iterable[str]:
-        obj: Object = event.object
+        obj: Object = _object(event)
         controllers = [ref for ref in obj.metadata.owner_references if ref.controller]
         if len(controllers) > 1:
             yield f"{obj.kind} {obj.metadata.name} has {len(controllers)} controller owners"
@@ -54,7 +58,7 @@ class NodeNameNeverChanges(Invariant):
     kinds = (Pod,)
 
     def on_write(self, world: World, event: WatchEvent[Any]) -> Iterable[str]:
-        before, after = world.previous, event.object
+        before, after = world.previous, _object(event)
         if (
             isinstance(before, Pod)
             and before.spec.node_name
@@ -91,7 +95,7 @@ class PlacementFits(Invariant):
         self._seen: dict[str, list[Node]] = {}
 
     def on_write(self, world: World, event: WatchEvent[Any]) -> Iterable[str]:
-        obj = event.object
+        obj = _object(event)
         if isinstance(obj, Node):
             self._seen.setdefault(obj.metadata.name, []).append(obj)
             return
@@ -127,7 +131,7 @@ class RequestsFitAllocatable(Invariant):
     kinds = (Node, Pod)
 
     def on_write(self, world: World, event: WatchEvent[Any]) -> Iterable[str]:
-        obj = event.object
+        obj = _object(event)
         name = obj.metadata.name if isinstance(obj, Node) else obj.spec.node_name
         node = world.get(Node, name) if name else None
         if node is None:
@@ -159,7 +163,7 @@ class NoTaintWhileEveryZoneIsDown(Invariant):
     kinds = (Node,)
 
     def on_write(self, world: World, event: WatchEvent[Any]) -> Iterable[str]:
-        before, after = world.previous, event.object
+        before, after = world.previous, _object(event)
         if event.type is EventType.DELETED or not isinstance(before, Node):
             return
         old = {(t.key, t.effect) for t in before.spec.taints}

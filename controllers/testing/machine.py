@@ -181,6 +181,7 @@ class ClusterMachine(SimulationMachine):
         pods = (await self.simulation.memory.list(Pod)).items
         if pods:
             pod = pods[index % len(pods)]
+            self.void_fault_free_promises()  # a lost pod voids the rollout's availability promise
             with contextlib.suppress(NotFound):
                 await self.simulation.memory.delete(Pod, pod.metadata.name, pod.metadata.namespace)
 

@@ -8,7 +8,7 @@ ends in the same state, having created and deleted the same objects, whatever th
 states are compared with what legitimately differs masked: uids, resource versions, timestamps, the
 random suffixes of generated names, and addresses and placements (pod and cluster IPs, node names).
 
-    report = differential(lambda seed: Simulation(seed=seed, scheme=scheme), workload, kinds=["PodSet", "Pod"])
+    report = differential(make_simulation, workload, kinds=["PodSet", "Pod"])
     assert report.consistent, report.explain()
 """
 

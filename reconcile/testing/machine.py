@@ -57,7 +57,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 FAILURES_ENV = "SETPOINT_FAILURES"
 
 
-def step(func: F) -> F:
+def step(func: Callable[..., Any]) -> Callable[..., Any]:
     """Make a machine method a recorded step: noted, replayable, and followed by the safety checks.
 
     The method may be ``async``; it then runs on the machine's virtual-time loop.
@@ -70,14 +70,15 @@ def step(func: F) -> F:
     run.__qualname__ = func.__qualname__
     run.__doc__ = func.__doc__
     run.__setpoint_step__ = func  # type: ignore[attr-defined]
-    return run  # type: ignore[return-value]
+    return run
 
 
-def action(**strategies: st.SearchStrategy[Any]) -> Callable[[F], F]:
+def action(**strategies: st.SearchStrategy[Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """A user action: a Hypothesis rule whose arguments are drawn from ``strategies``, run as a `step`."""
 
-    def decorate(func: F) -> F:
-        return rule(**strategies)(step(func))  # type: ignore[no-any-return]
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        make_rule: Any = rule
+        return make_rule(**strategies)(step(func))  # type: ignore[no-any-return]
 
     return decorate
 
@@ -126,6 +127,8 @@ class SimulationMachine(RuleBasedStateMachine):
         self._failed = False
         self._faulted = False
         self.story_path: Path | None = None
+        #: Overrides ``failure_dir`` for this machine (a replay writes beside the story it replays).
+        self.report_dir: str | None = None
 
     # --- what subclasses say ------------------------------------------------------------------
 
@@ -210,6 +213,10 @@ class SimulationMachine(RuleBasedStateMachine):
         """Arm one fault of the schedule."""
         self._faulted = True
         self.arm_fault(fault)
+
+    def void_fault_free_promises(self) -> None:
+        """Stop checking invariants that hold only without faults (a user action lost pods, say)."""
+        self._faulted = True
 
     def arm_fault(self, fault: Any) -> None:
         if not isinstance(fault, Fault):
@@ -321,7 +328,9 @@ class SimulationMachine(RuleBasedStateMachine):
     # --- failures -------------------------------------------------------------------------------
 
     def _report(self, exc: BaseException) -> None:
-        directory = Path(self.failure_dir or os.environ.get(FAILURES_ENV) or ".setpoint/failures")
+        directory = Path(
+            self.report_dir or self.failure_dir or os.environ.get(FAILURES_ENV) or ".setpoint/failures"
+        )
         directory.mkdir(parents=True, exist_ok=True)
         stem = type(self).__qualname__.replace(".", "-").replace("<", "").replace(">", "")
         story = directory / f"{stem}.json"
@@ -410,7 +419,7 @@ def replay(path: str | Path) -> SimulationMachine:
     story = json.loads(Path(path).read_text(encoding="utf-8"))
     cls = _import(story["machine"])
     machine: SimulationMachine = cls()
-    machine.failure_dir = str(Path(path).parent / "replayed")
+    machine.report_dir = str(Path(path).parent / "replayed")
     try:
         for recorded in story["steps"]:
             scheme = machine._simulation.store.scheme if machine._simulation is not None else Scheme()

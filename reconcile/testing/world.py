@@ -66,7 +66,10 @@ class World:
         objects = self._objects.get(kind)
         if objects is None:
             raise KeyError(f"the world does not follow {kind.kind}")
-        return [obj for key, obj in sorted(objects.items()) if namespace is None or key[0] == namespace]
+        found: list[Any] = [
+            obj for key, obj in sorted(objects.items()) if namespace is None or key[0] == namespace
+        ]
+        return found
 
     def get(self, kind: type[M], name: str, namespace: str = "") -> M | None:
         return self._objects[kind].get((namespace, name))  # type: ignore[return-value]
