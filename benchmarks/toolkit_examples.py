@@ -78,7 +78,7 @@ def detection() -> list[dict[str, Any]]:
 
     rows = []
     for param in corpus.VARIANTS:
-        machine, invariant = param.values
+        machine, _invariant = param.values
         with tempfile.TemporaryDirectory() as directory:
             machine.failure_dir = directory
             started = time.perf_counter()
