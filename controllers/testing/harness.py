@@ -52,6 +52,11 @@ class ClusterHarness:
         assert simulation is not None
         return simulation.clock
 
+    @property
+    def now(self) -> float:
+        """Virtual seconds since the harness started (its loop's time)."""
+        return self._loop.time() if self._loop is not None and not self._loop.is_closed() else 0.0
+
     # --- async ------------------------------------------------------------------------------------
 
     async def __aenter__(self) -> Cluster:

@@ -134,6 +134,7 @@ SEARCH = settings(
     phases=[Phase.generate, Phase.shrink],
     derandomize=True,
     database=None,
+    report_multiple_bugs=False,
     deadline=None,
     suppress_health_check=list(HealthCheck),
 )
