@@ -46,6 +46,17 @@ K = TypeVar("K", bound=Object)
 QUIET_SECONDS = 0.5
 POLL_SECONDS = 0.05
 
+#: The built-in controllers a Cluster can run, by name.
+CONTROLLERS = (
+    "deployment",
+    "replicaset",
+    "scheduler",
+    "garbagecollector",
+    "endpoints",
+    "nodelifecycle",
+    "tainteviction",
+)
+
 
 def default_nodes(count: int, labels: Mapping[str, Mapping[str, str]] | None = None) -> list[NodeConfig]:
     """``count`` identical worker nodes named node-1…node-N, with extra labels per node name."""
@@ -57,7 +68,10 @@ def default_nodes(count: int, labels: Mapping[str, Mapping[str, str]] | None = N
 
 
 class Cluster:
-    """The store, the manager, the built-in controllers and the simulated kubelet, wired together."""
+    """The store, the manager, the built-in controllers and the simulated kubelet, wired together.
+
+    ``controllers`` names the built-in controllers to run (all of `CONTROLLERS` by default).
+    """
 
     def __init__(
         self,
@@ -68,6 +82,7 @@ class Cluster:
         virtual: bool = True,
         scheme: Scheme | None = None,
         store: Store | None = None,
+        controllers: Iterable[str] | None = None,
     ) -> None:
         self.node_configs = list(nodes) if not isinstance(nodes, int) else default_nodes(nodes, node_labels)
         self.seed = seed
@@ -88,15 +103,20 @@ class Cluster:
             self.manager = Manager(self.store, clock=clock, entropy=entropy)
         self.clock = self.manager.clock
         self.kubelet = Kubelet(self.manager, self.node_configs)
-        self.controllers = [
-            DeploymentController(self.manager),
-            ReplicaSetController(self.manager),
-            Scheduler(self.manager),
-            GarbageCollector(self.manager),
-            EndpointsController(self.manager),
-            NodeLifecycleController(self.manager),
-            TaintEvictionController(self.manager),
-        ]
+        builders = {
+            "deployment": DeploymentController,
+            "replicaset": ReplicaSetController,
+            "scheduler": Scheduler,
+            "garbagecollector": GarbageCollector,
+            "endpoints": EndpointsController,
+            "nodelifecycle": NodeLifecycleController,
+            "tainteviction": TaintEvictionController,
+        }
+        chosen = list(builders) if controllers is None else list(controllers)
+        unknown = sorted(set(chosen) - set(builders))
+        if unknown:
+            raise ValueError(f"unknown controllers {unknown}; choose from {sorted(builders)}")
+        self.controllers: list[Any] = [builders[name](self.manager) for name in chosen]
         self._stack: AsyncExitStack | None = None
 
     # --- running ------------------------------------------------------------------------------

@@ -111,7 +111,13 @@ class RolloutBounds:
 
     def _apply_deployment(self, type_: EventType, deployment: Deployment) -> None:
         if type_ is EventType.DELETED:
+            # A Deployment of the same name made later starts its generations again.
             self.deployment = None
+            self._limits.clear()
+            self._complete_generation = None
+            self._replicas.clear()
+            self._total = 0
+            self._available.clear()
             return
         self.deployment = deployment
         self._limits.setdefault(

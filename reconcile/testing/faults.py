@@ -12,12 +12,17 @@ Anvil perturb, without instrumenting the controllers:
 - delays: watches of a kind deliver events only ``seconds`` after they happened.
 
 Every fault that fires is recorded in the trace. Clearing the faults releases whatever is held back.
+
+The same faults exist as plain data too — `DropWatches`, `Stale`, `Coalesce`, `Delay`,
+`CrashBetweenWrites`, `FailWrites`, `JumpClock` — which Hypothesis draws as fault schedules
+(``reconcile.testing.strategies``) and which print, note and replay as one line each; ``arm`` sets the
+switchboard of a `Simulation`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import anyio
 import attrs
@@ -29,6 +34,9 @@ from store import Conflict, Gone, InternalError, MemoryStore, Object, Propagatio
 from store.interface import FieldSelectable, ListResult, PatchType, Selectable, WatchBase, WatchEvent
 from store.memory import MemoryWatch
 from store.models import Pod
+
+if TYPE_CHECKING:
+    from reconcile.testing.simulation import Simulation
 
 M = TypeVar("M", bound=Object)
 T = TypeVar("T")
@@ -152,6 +160,99 @@ class Faults:
                         f'Operation cannot be fulfilled on {kind.kind.lower()} "{name}": injected conflict'
                     )
                 raise InternalError(f"injected internal error on {verb} of {kind.kind} {name}")
+
+
+# --- faults as data -------------------------------------------------------------------------
+
+
+def _kind(simulation: Simulation, name: str) -> type[Object]:
+    info = simulation.store.scheme.find(name)
+    if info is None:
+        raise ValueError(f"no kind {name!r} in the simulation's scheme")
+    return info.cls
+
+
+class Fault:
+    """One fault of a schedule, as data: ``arm`` sets it on a simulation's switchboard."""
+
+    def arm(self, simulation: Simulation) -> None:
+        raise NotImplementedError
+
+
+@attrs.frozen
+class DropWatches(Fault):
+    """End the open watches of ``kind`` (every kind when None) with Gone: informers relist."""
+
+    kind: str | None = None
+
+    def arm(self, simulation: Simulation) -> None:
+        simulation.faults.drop_watches(None if self.kind is None else _kind(simulation, self.kind))
+
+
+@attrs.frozen
+class Stale(Fault):
+    """Serve watchers of ``kind`` a view lagging ``revisions`` revisions behind (stale state)."""
+
+    kind: str
+    revisions: int
+
+    def arm(self, simulation: Simulation) -> None:
+        simulation.faults.stale(_kind(simulation, self.kind), self.revisions)
+
+
+@attrs.frozen
+class Coalesce(Fault):
+    """Let watchers of ``kind`` see only each object's last event of a batch (unobserved state)."""
+
+    kind: str
+
+    def arm(self, simulation: Simulation) -> None:
+        simulation.faults.coalesce(_kind(simulation, self.kind))
+
+
+@attrs.frozen
+class Delay(Fault):
+    """Deliver events of ``kind`` ``seconds`` late."""
+
+    kind: str
+    seconds: float
+
+    def arm(self, simulation: Simulation) -> None:
+        simulation.faults.delay(_kind(simulation, self.kind), self.seconds)
+
+
+@attrs.frozen
+class CrashBetweenWrites(Fault):
+    """Crash ``controller`` (any when None) after ``after`` more of its writes (intermediate state)."""
+
+    after: int
+    controller: str | None = None
+
+    def arm(self, simulation: Simulation) -> None:
+        simulation.faults.crash_after(self.after, controller=self.controller)
+
+
+@attrs.frozen
+class FailWrites(Fault):
+    """Fail the next ``count`` writes (of ``kind``, or any) with 409 Conflict or 500 InternalError."""
+
+    count: int
+    error: WriteError = "conflict"
+    kind: str | None = None
+
+    def arm(self, simulation: Simulation) -> None:
+        kind = None if self.kind is None else _kind(simulation, self.kind)
+        simulation.faults.fail_writes(self.count, error=self.error, kind=kind)
+
+
+@attrs.frozen
+class JumpClock(Fault):
+    """Step the time of day by ``seconds`` (timers unaffected)."""
+
+    seconds: float
+
+    def arm(self, simulation: Simulation) -> None:
+        simulation.jump_clock(self.seconds)
 
 
 class FaultyStore:

@@ -1,0 +1,135 @@
+"""Toolkit — examples per second of the standard machine, and what the broken-variant search costs.
+
+1. **Standard machine**: `controllers.testing.machine.ClusterMachine` (three nodes over two zones, every
+   built-in controller, user actions and every fault kind, settle with convergence checks) run by
+   Hypothesis for ``--examples`` examples of at most 12 steps, derandomized, no database, no shrinking
+   needed (the built-ins pass). Reported: examples per second of wall time.
+   **Reference, same run**: the same machine with no controllers and no invariants (only the kubelet
+   and the store), so the figure shows what the built-in controllers and their checks cost per
+   example; and a real-time
+   comparison: the virtual seconds one example covers on average (each would be that many seconds
+   on a real clock).
+2. **Detection table**: each broken controller of tests/toolkit/test_broken_variants.py searched by
+   Hypothesis (derandomized): caught or not, wall time to the shrunk story, and its length in steps.
+
+Run ``python -m benchmarks.toolkit_examples`` (``--examples 100`` for a quicker run). Prints a table,
+writes ``benchmarks/results/toolkit_examples.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import structlog
+from hypothesis import HealthCheck, Phase, settings
+from hypothesis.stateful import run_state_machine_as_test
+
+from benchmarks._common import machine_info
+from controllers.testing.machine import ClusterMachine
+from reconcile.testing import Invariant
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class NoControllers(ClusterMachine):
+    """The reference: the same steps on the same cluster, with no controller to check."""
+
+    controllers = ()
+
+    def checks(self) -> list[Invariant]:
+        return []
+
+
+def examples_per_second(machine: type[ClusterMachine], examples: int) -> dict[str, Any]:
+    virtual: list[float] = []
+    original = machine.teardown
+
+    def teardown(self: ClusterMachine) -> None:
+        original(self)
+        virtual.append(self._loop.time())  # the virtual time the example reached, quiesce included
+
+    machine.teardown = teardown  # type: ignore[method-assign]
+    options = settings(
+        max_examples=examples,
+        stateful_step_count=12,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    started = time.perf_counter()
+    run_state_machine_as_test(machine, settings=options)
+    wall = time.perf_counter() - started
+    machine.teardown = original  # type: ignore[method-assign]
+    return {
+        "examples": len(virtual),
+        "wall_seconds": wall,
+        "examples_per_second": len(virtual) / wall,
+        "virtual_seconds_per_example": sum(virtual) / max(len(virtual), 1),
+    }
+
+
+def detection() -> list[dict[str, Any]]:
+    sys.path[:0] = [str(ROOT / "tests" / "toolkit"), str(ROOT / "examples" / "custom_controller")]
+    import test_broken_variants as corpus
+
+    rows = []
+    for param in corpus.VARIANTS:
+        machine, _invariant = param.values
+        with tempfile.TemporaryDirectory() as directory:
+            machine.failure_dir = directory
+            started = time.perf_counter()
+            caught = False
+            try:
+                run_state_machine_as_test(machine, settings=corpus.SEARCH)
+            except AssertionError:
+                caught = True
+            elapsed = time.perf_counter() - started
+            story = Path(directory) / f"{machine.__name__}.json"
+            steps = len(json.loads(story.read_text())["steps"]) if story.exists() else None
+        rows.append({"variant": param.id, "caught": caught, "seconds": elapsed, "steps": steps})
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--examples", type=int, default=200)
+    parser.add_argument("--no-detection", action="store_true")
+    args = parser.parse_args()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    info = machine_info()
+    print("machine:", json.dumps(info))
+    standard = examples_per_second(ClusterMachine, args.examples)
+    reference = examples_per_second(NoControllers, args.examples)
+    print(f"{'machine':<28} {'examples':>9} {'wall s':>8} {'examples/s':>11} {'virtual s/example':>18}")
+    for name, row in (("standard (all controllers)", standard), ("reference: no controllers", reference)):
+        print(
+            f"{name:<28} {row['examples']:>9} {row['wall_seconds']:>8.2f} {row['examples_per_second']:>11.1f}"
+            f" {row['virtual_seconds_per_example']:>18.1f}"
+        )
+    speedup = standard["virtual_seconds_per_example"] * standard["examples_per_second"]
+    print(f"virtual time runs {speedup:,.0f}x faster than a real clock on the standard machine")
+    rows = [] if args.no_detection else detection()
+    if rows:
+        print(f"\n{'variant':<28} {'caught':>7} {'time to catch s':>16} {'shrunk steps':>13}")
+        for row in rows:
+            print(f"{row['variant']:<28} {row['caught']!s:>7} {row['seconds']:>16.1f} {row['steps']!s:>13}")
+    results = ROOT / "benchmarks" / "results"
+    results.mkdir(exist_ok=True)
+    (results / "toolkit_examples.json").write_text(
+        json.dumps(
+            {"machine": info, "standard": standard, "reference": reference, "detection": rows}, indent=1
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

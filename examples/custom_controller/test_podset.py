@@ -1,0 +1,156 @@
+"""The PodSet operator under the toolkit: Hypothesis draws user actions and fault schedules, checks the
+invariants at every write and after every settle, and shrinks any failure to a replayable story.
+
+Run it with ``.venv/bin/pytest examples/custom_controller``; a failure prints its seed, the steps that
+led to it and where the story was written: ``reconcile.testing.replay(path)`` runs it again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable
+from typing import Any, ClassVar
+
+import attrs
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from podset import PodSet, controlled_by, podset, podset_controller, podset_scheme
+
+from controllers.garbagecollector import GarbageCollector
+from controllers.testing.invariants import AtMostOneControllerOwner
+from reconcile import Controller, Manager
+from reconcile.testing import Invariant, SimulationMachine, World, action
+from reconcile.testing.simulation import Simulation
+from store import Conflict, FrozenDict, NotFound, Scheme
+from store.models import Container, ObjectMeta, Pod, PodSpec
+
+NAMES = ("web", "api")
+
+
+class PodSetConverges(Invariant):
+    """After a settle each PodSet controls exactly spec.replicas live pods, says so in its status, and
+    has observed its latest generation."""
+
+    kinds = (PodSet, Pod)
+
+    def on_settled(self, world: World, simulation: Simulation) -> Iterable[str]:
+        pods = [p for p in world.list(Pod) if p.metadata.deletion_timestamp is None]
+        for ps in world.list(PodSet):
+            if ps.metadata.deletion_timestamp is not None:
+                continue
+            name = ps.metadata.name
+            owned = sorted(p.metadata.name for p in pods if controlled_by(p, ps))
+            if len(owned) != ps.spec.replicas:
+                yield f"PodSet {name} wants {ps.spec.replicas} pods but controls {owned}"
+            if ps.status.replicas != ps.spec.replicas:
+                yield f"PodSet {name} status.replicas {ps.status.replicas}, spec.replicas {ps.spec.replicas}"
+            if ps.status.observed_generation != ps.metadata.generation:
+                yield f"PodSet {name} observedGeneration {ps.status.observed_generation} != generation"
+
+
+class PodSetBounded(Invariant):
+    """At every write, a PodSet controls no more live pods than the most replicas it may be acting on:
+    those of the generations from its observedGeneration to its latest."""
+
+    kinds = (PodSet, Pod)
+
+    def __init__(self) -> None:
+        self._replicas: dict[tuple[str, int], int] = {}
+
+    def on_write(self, world: World, event: Any) -> Iterable[str]:
+        if isinstance(event.object, PodSet):
+            ps = event.object
+            self._replicas.setdefault((ps.metadata.uid, ps.metadata.generation), ps.spec.replicas)
+        pods = [p for p in world.list(Pod) if p.metadata.deletion_timestamp is None]
+        for ps in world.list(PodSet):
+            uid = ps.metadata.uid
+            first = max(ps.status.observed_generation, 1)
+            limit = max(
+                (self._replicas.get((uid, g), 0) for g in range(first, ps.metadata.generation + 1)), default=0
+            )
+            owned = [p.metadata.name for p in pods if controlled_by(p, ps)]
+            if len(owned) > limit:
+                yield f"PodSet {ps.metadata.name} controls {len(owned)} pods {owned}, at most {limit} allowed"
+
+
+class PodSetMachine(SimulationMachine):
+    """Users create, scale and delete PodSets, delete pods and leave stray pods that match a selector."""
+
+    fault_kinds = ("PodSet", "Pod")
+    fault_controllers = ("podset",)
+    stability_window = 10.0
+    #: The controller under test (the broken variants in tests/toolkit swap it).
+    controller: ClassVar[Callable[[Manager], Controller]] = staticmethod(podset_controller)
+    #: Whether deleting a PodSet deletes its pods (the garbage collector follows every kind: it costs).
+    collect_garbage: ClassVar[bool] = True
+
+    def scheme(self) -> Scheme:
+        return podset_scheme()
+
+    async def setup(self) -> None:
+        manager = self.simulation.manager
+        manager.add(type(self).controller(manager))
+        if self.collect_garbage:
+            manager.add(GarbageCollector(manager))
+
+    def checks(self) -> list[Invariant]:
+        return [PodSetConverges(), PodSetBounded(), AtMostOneControllerOwner()]
+
+    @action(name=st.sampled_from(NAMES), replicas=st.integers(0, 3))
+    async def create_podset(self, name: str, replicas: int) -> None:
+        with contextlib.suppress(Exception):
+            await self.simulation.store.create(podset(name, replicas))
+
+    @action(name=st.sampled_from(NAMES), replicas=st.integers(0, 3))
+    async def scale(self, name: str, replicas: int) -> None:
+        await self._edit(name, lambda ps: attrs.evolve(ps, spec=attrs.evolve(ps.spec, replicas=replicas)))
+
+    @action(name=st.sampled_from(NAMES))
+    async def delete_podset(self, name: str) -> None:
+        with contextlib.suppress(NotFound):
+            await self.simulation.memory.delete(PodSet, name, "default")
+
+    @action(index=st.integers(0, 5))
+    async def delete_pod(self, index: int) -> None:
+        pods = (await self.simulation.memory.list(Pod)).items
+        if pods:
+            pod = pods[index % len(pods)]
+            await self.simulation.memory.delete(
+                Pod, pod.metadata.name, pod.metadata.namespace, grace_period_seconds=0
+            )
+
+    @action(app=st.sampled_from(NAMES), number=st.integers(0, 2))
+    async def create_stray_pod(self, app: str, number: int) -> None:
+        """A pod nobody owns that matches a PodSet's selector: PodSets must leave it alone."""
+        stray = Pod(
+            metadata=ObjectMeta(name=f"stray-{app}-{number}", labels=FrozenDict({"app": app})),
+            spec=PodSpec(containers=(Container(name="c", image="busybox"),)),
+        )
+        with contextlib.suppress(Exception):
+            await self.simulation.memory.create(stray)
+
+    @action(seconds=st.sampled_from([0.5, 2.0, 10.0]))
+    async def wait(self, seconds: float) -> None:
+        await self.simulation.advance(seconds)
+
+    async def _edit(self, name: str, change: Callable[[Any], Any]) -> None:
+        """Read, change, write — again on a conflict — as kubectl does."""
+        memory = self.simulation.memory
+        while True:
+            try:
+                current = await memory.get(PodSet, name, "default")
+                await memory.update(change(current))
+                return
+            except NotFound:
+                return
+            except Conflict:
+                continue
+
+
+PodSetMachine.TestCase.settings = settings(
+    max_examples=60,
+    stateful_step_count=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+TestPodSet = PodSetMachine.TestCase
