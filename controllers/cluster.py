@@ -33,6 +33,7 @@ from controllers.replicaset import ReplicaSetController
 from controllers.scheduler import Scheduler
 from controllers.tainteviction import TaintEvictionController
 from reconcile import Manager, RealClock
+from reconcile.metrics import Metrics
 from reconcile.randomness import Entropy
 from reconcile.testing import Simulation
 from reconcile.testing.simulation import NotSettled
@@ -70,7 +71,9 @@ def default_nodes(count: int, labels: Mapping[str, Mapping[str, str]] | None = N
 class Cluster:
     """The store, the manager, the built-in controllers and the simulated kubelet, wired together.
 
-    ``controllers`` names the built-in controllers to run (all of `CONTROLLERS` by default).
+    ``controllers`` names the built-in controllers to run (all of `CONTROLLERS` by default);
+    ``metrics`` is the manager's `Metrics` (a fresh registry by default; clusters built one after
+    another, as a test's examples are, may share one, as a restarted controller-manager's series do).
     """
 
     def __init__(
@@ -83,6 +86,7 @@ class Cluster:
         scheme: Scheme | None = None,
         store: Store | None = None,
         controllers: Iterable[str] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.node_configs = list(nodes) if not isinstance(nodes, int) else default_nodes(nodes, node_labels)
         self.seed = seed
@@ -92,7 +96,7 @@ class Cluster:
                 "a cluster on a store of its own (such as EtcdStore) runs on real time: virtual=False"
             )
         if virtual:
-            self.simulation: Simulation | None = Simulation(seed=seed, scheme=scheme)
+            self.simulation: Simulation | None = Simulation(seed=seed, scheme=scheme, metrics=metrics)
             self.store: Store = self.simulation.store
             self.manager = self.simulation.manager
         else:
@@ -100,7 +104,7 @@ class Cluster:
             clock = RealClock()
             entropy = Entropy(seed)
             self.store = store or MemoryStore(scheme, clock=clock, rng=entropy.stream("store"))
-            self.manager = Manager(self.store, clock=clock, entropy=entropy)
+            self.manager = Manager(self.store, clock=clock, entropy=entropy, metrics=metrics)
         self.clock = self.manager.clock
         self.kubelet = Kubelet(self.manager, self.node_configs)
         builders = {

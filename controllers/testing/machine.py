@@ -28,7 +28,7 @@ from controllers.testing.strategies import (
     node_faults,
 )
 from reconcile.testing import Invariant, Simulation
-from reconcile.testing.machine import SimulationMachine, action
+from reconcile.testing.machine import SimulationMachine, action, builtin_scheme
 from store import AlreadyExists, Conflict, FrozenDict, NotFound
 from store.models import (
     Container,
@@ -92,7 +92,13 @@ class ClusterMachine(SimulationMachine):
     cluster: Cluster
 
     def build(self, seed: int) -> Simulation:
-        self.cluster = Cluster(nodes=list(self.nodes), seed=seed, controllers=self.controllers)
+        self.cluster = Cluster(
+            nodes=list(self.nodes),
+            seed=seed,
+            controllers=self.controllers,
+            scheme=self.scheme() or builtin_scheme(),
+            metrics=self.metrics(),
+        )
         assert self.cluster.simulation is not None
         return self.cluster.simulation
 

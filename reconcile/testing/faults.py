@@ -72,6 +72,9 @@ class Faults:
         self.coalesced: set[type[Object]] = set()
         self.delays: dict[type[Object], float] = {}
         self._changed = anyio.Event()
+        # Watches waiting for a change, woken (their wait's scope cancelled) in the order they began
+        # to wait, so a run wakes them the same way every time.
+        self._waiters: dict[anyio.CancelScope, None] = {}
 
     def fail_writes(
         self,
@@ -139,9 +142,19 @@ class Faults:
         """The event the next change of the armed faults will set."""
         return self._changed
 
+    def wake_on_change(self, scope: anyio.CancelScope) -> None:
+        """Cancel ``scope`` on the next change of the armed faults (a watch's wait ends there)."""
+        self._waiters[scope] = None
+
+    def forget(self, scope: anyio.CancelScope) -> None:
+        self._waiters.pop(scope, None)
+
     def _notify(self) -> None:
         changed, self._changed = self._changed, anyio.Event()
         changed.set()
+        waiters, self._waiters = self._waiters, {}
+        for scope in waiters:
+            scope.cancel()
 
     def before_write(self, verb: str, kind: type[Object], name: str) -> None:
         """Raise the armed error for this write, if any (before it can commit)."""
@@ -440,25 +453,27 @@ class FaultyWatch(WatchBase[M]):
             await self._wait()
 
     async def _wait(self) -> None:
-        """Until the store changes, a fault changes, or a delayed event comes due."""
-        # The events are taken now, before any waiting task starts, so no change can slip between.
-        events = (self._inner.change_event(), self._faults.change_event())
+        """Until the store changes, a fault changes, or a delayed event comes due.
+
+        One task waits on the store's change event inside a cancel scope that a fault change, or a
+        timer at the held event's due time, cancels: no helper task per wait.
+        """
+        # The store's event is taken now, and the scope registered before any await, so no change
+        # can slip between.
+        event = self._inner.change_event()
         delay = self._faults.delays.get(self._kind)
-        clock = self._owner.clock
-        async with anyio.create_task_group() as tg:
-
-            async def wake_on(event: anyio.Event) -> None:
-                await event.wait()
-                tg.cancel_scope.cancel()
-
-            async def wake_at(deadline: float) -> None:
-                await clock.sleep_until(deadline)
-                tg.cancel_scope.cancel()
-
-            for event in events:
-                tg.start_soon(wake_on, event)
+        faults = self._faults
+        with anyio.CancelScope() as scope:
+            faults.wake_on_change(scope)
+            timer = None
             if self._held and delay is not None:
-                tg.start_soon(wake_at, self._held[0][0] + delay)
+                timer = self._owner.clock.call_at(self._held[0][0] + delay, scope.cancel)
+            try:
+                await event.wait()
+            finally:
+                faults.forget(scope)
+                if timer is not None:
+                    timer.cancel()
 
 
 def _coalesce(batch: list[WatchEvent[M]]) -> list[WatchEvent[M]]:

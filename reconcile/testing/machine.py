@@ -33,6 +33,7 @@ import contextlib
 import importlib
 import inspect
 import json
+import functools
 import os
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -45,6 +46,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule
 
 from reconcile.clock import VirtualClock
+from reconcile.metrics import Metrics
 from reconcile.testing.faults import Fault
 from reconcile.testing.simulation import NotSettled, Simulation
 from reconcile.testing.strategies import faults
@@ -55,6 +57,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 #: Where failing runs write their story and trace, unless a machine says otherwise.
 FAILURES_ENV = "SETPOINT_FAILURES"
+
+# Built once per machine class rather than per example (see `SimulationMachine.metrics` and
+# `SimulationMachine.fault_strategy`).
+_METRICS: dict[type[SimulationMachine], Metrics] = {}
+_FAULT_STRATEGIES: dict[type[SimulationMachine], st.SearchStrategy[Any]] = {}
 
 
 def step(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -134,7 +141,20 @@ class SimulationMachine(RuleBasedStateMachine):
 
     def build(self, seed: int) -> Simulation:
         """The simulation for one example (override to pass a scheme, or to build a whole cluster)."""
-        return Simulation(seed=seed, scheme=self.scheme())
+        return Simulation(seed=seed, scheme=self.scheme() or builtin_scheme(), metrics=self.metrics())
+
+    @classmethod
+    def metrics(cls) -> Metrics:
+        """The manager's metrics: one registry for every example of this machine class.
+
+        Its series are created once, not per example; each example's controllers and queues take
+        theirs over as a restarted controller-manager does (queues start empty, counters carry on).
+        Nothing a controller decides reads them, so examples stay independent.
+        """
+        metrics = _METRICS.get(cls)
+        if metrics is None:
+            metrics = _METRICS[cls] = Metrics()
+        return metrics
 
     def scheme(self) -> Scheme | None:
         """The scheme of the simulation's store (None: the built-in kinds)."""
@@ -202,10 +222,17 @@ class SimulationMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def inject_fault(self, data: st.DataObject) -> None:
         if self.fault_kinds:
-            self.arm(fault=data.draw(self.fault_strategy(), label="fault"))
+            strategy = _FAULT_STRATEGIES.get(type(self))
+            if strategy is None:
+                strategy = _FAULT_STRATEGIES[type(self)] = self.fault_strategy()
+            self.arm(fault=data.draw(strategy, label="fault"))
 
     def fault_strategy(self) -> st.SearchStrategy[Any]:
-        """The faults the machine injects (override to add kinds of fault)."""
+        """The faults the machine injects (override to add kinds of fault).
+
+        Asked once per machine class (the strategy is reused by every example), so it must depend on
+        the class alone, not on one example's state.
+        """
         return faults(self.fault_kinds, controllers=self.fault_controllers)
 
     @step
@@ -359,6 +386,16 @@ class SimulationMachine(RuleBasedStateMachine):
             f" replay with reconcile.testing.replay({str(story)!r})"
         )
         exc.add_note(message)
+
+
+@functools.cache
+def builtin_scheme() -> Scheme:
+    """One scheme of the built-in kinds for every example of a process.
+
+    Building a scheme (and its converter) costs more than a whole example's user actions; nothing in
+    a run registers kinds into it, so examples share it.
+    """
+    return Scheme()
 
 
 def _note(message: str) -> None:

@@ -22,6 +22,7 @@ import anyio
 
 from reconcile.clock import DEFAULT_EPOCH, VirtualClock
 from reconcile.manager import Manager
+from reconcile.metrics import Metrics
 from reconcile.randomness import Entropy
 from reconcile.testing.faults import Faults, FaultyStore
 from reconcile.trace import Trace
@@ -45,6 +46,7 @@ class Simulation:
         epoch: datetime = DEFAULT_EPOCH,
         history: int = 20_000,
         resync: float | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.seed = seed
         self.clock = VirtualClock(epoch)
@@ -54,7 +56,12 @@ class Simulation:
         self.memory = MemoryStore(scheme, clock=self.clock, rng=self.entropy.stream("store"), history=history)
         self.store = FaultyStore(self.memory, self.faults, self.trace, self.clock)
         self.manager = Manager(
-            self.store, clock=self.clock, entropy=self.entropy, trace=self.trace, resync=resync
+            self.store,
+            clock=self.clock,
+            entropy=self.entropy,
+            trace=self.trace,
+            resync=resync,
+            metrics=metrics,
         )
         self._stack: AsyncExitStack | None = None
 
