@@ -229,7 +229,10 @@ class DoubleScheduler:
             if len(bound) < node.status.allocatable["pods"].value():
                 await self.store.bind(pod.metadata.name, pod.metadata.namespace, node.metadata.name)
                 return None
-        return Result(requeue_after=1.0)
+        # No room: the pod waits unschedulable, as kube-scheduler parks it until the cluster changes
+        # (here only the pod's own events bring it back), rather than polling every second, which
+        # would keep a run with more pods than room from ever settling.
+        return None
 
 
 def double_scheduler(manager: Manager) -> Controller:
