@@ -58,6 +58,7 @@ from store.models import (
     PodIP,
     PodStatus,
     Taint,
+    with_fields,
 )
 
 log = structlog.get_logger("setpoint.kubelet")
@@ -186,6 +187,12 @@ class _SimulatedNode:
         self.registered = False
         self.last_report: float | None = None
         self.timer: Timer | None = None
+        self.addresses = (
+            NodeAddress(type="InternalIP", address=self.internal_ip),
+            NodeAddress(type="Hostname", address=self.name),
+        )
+        #: The Node object last found with the status this kubelet reports (objects are immutable).
+        self.checked: Node | None = None
 
 
 @attrs.define
@@ -365,13 +372,12 @@ class Kubelet(Controller):
         node = self._nodes.get(name)
         if node is None or node.stopped:
             return
-        now = self._now()
         current = self._nodes_cache.get(name)
         if current is None and not node.registered:
-            current = await self._register(node, now)
+            current = await self._register(node, self._now())
         elif current is not None:
             node.registered = True
-            current = await self._sync_node_status(node, current, now)
+            current = await self._sync_node_status(node, current)
         await self._renew_lease(node, current)
 
     async def _register(self, node: _SimulatedNode, now: datetime) -> Node | None:
@@ -381,7 +387,7 @@ class Kubelet(Controller):
             capacity=config.capacity,
             allocatable=config.allocatable if config.allocatable is not None else config.capacity,
             conditions=self._node_conditions(None, now),
-            addresses=self._node_addresses(node),
+            addresses=node.addresses,
         )
         registering = Node(
             metadata=ObjectMeta(name=node.name, labels=config.node_labels()), spec=spec, status=status
@@ -397,28 +403,32 @@ class Kubelet(Controller):
         await self._events.event(created, NORMAL, "Starting", "Starting kubelet.")
         return created
 
-    async def _sync_node_status(self, node: _SimulatedNode, current: Node, now: datetime) -> Node:
+    async def _sync_node_status(self, node: _SimulatedNode, current: Node) -> Node:
+        mono = self._clock.monotonic()
+        due = node.last_report is None or mono + _EPSILON >= node.last_report + self._report_frequency
+        # The informer still holds the very object found up to date last time: nothing to compare.
+        if not due and current is node.checked:
+            return current
         config = node.config
         capacity = config.capacity
         allocatable = config.allocatable if config.allocatable is not None else capacity
-        addresses = self._node_addresses(node)
+        addresses = node.addresses
         status = current.status
         changed = (
             status.capacity != capacity
             or status.allocatable != allocatable
             or status.addresses != addresses
-            or _condition_values(status.conditions) != _condition_values(self._node_conditions(None, now))
+            or _condition_values(status.conditions) != _HEALTHY_CONDITION_VALUES
         )
-        mono = self._clock.monotonic()
-        due = node.last_report is None or mono + _EPSILON >= node.last_report + self._report_frequency
         if not changed and not due:
+            node.checked = current
             return current
         status = attrs.evolve(
             status,
             capacity=capacity,
             allocatable=allocatable,
             addresses=addresses,
-            conditions=self._node_conditions(status, now),
+            conditions=self._node_conditions(status, self._now()),
         )
         updated = await self._store.update_status(attrs.evolve(current, status=status))
         node.last_report = mono
@@ -442,25 +452,17 @@ class Kubelet(Controller):
             )
         return tuple(conditions)
 
-    @staticmethod
-    def _node_addresses(node: _SimulatedNode) -> tuple[NodeAddress, ...]:
-        return (
-            NodeAddress(type="InternalIP", address=node.internal_ip),
-            NodeAddress(type="Hostname", address=node.name),
-        )
-
     async def _renew_lease(self, node: _SimulatedNode, current: Node | None) -> None:
-        # The lease is owned by its Node (when the node is known) so it goes when the node goes.
-        owners: tuple[OwnerReference, ...] = ()
-        if current is not None:
-            owners = (
-                OwnerReference(api_version="v1", kind="Node", name=node.name, uid=current.metadata.uid),
-            )
+        """One write of the node's Lease: its renewTime moves on; nothing else is read or rebuilt."""
         renewed = self._clock.now()
         lease = self._leases.get(node.name, NODE_LEASE_NAMESPACE)
         if lease is None:
             fresh = Lease(
-                metadata=ObjectMeta(name=node.name, namespace=NODE_LEASE_NAMESPACE, owner_references=owners),
+                metadata=ObjectMeta(
+                    name=node.name,
+                    namespace=NODE_LEASE_NAMESPACE,
+                    owner_references=_node_owner(node, current),
+                ),
                 spec=LeaseSpec(
                     holder_identity=node.name,
                     lease_duration_seconds=self._lease_duration,
@@ -470,16 +472,20 @@ class Kubelet(Controller):
             with contextlib.suppress(AlreadyExists):  # our cache is behind: the next beat renews it
                 await self._store.create(fresh)
             return
-        spec = attrs.evolve(
-            lease.spec,
-            holder_identity=node.name,
-            lease_duration_seconds=self._lease_duration,
-            renew_time=renewed,
-        )
+        spec = lease.spec
+        if spec.holder_identity == node.name and spec.lease_duration_seconds == self._lease_duration:
+            spec = with_fields(spec, renew_time=renewed)  # values in normal form: no converters to run
+        else:
+            spec = attrs.evolve(
+                spec,
+                holder_identity=node.name,
+                lease_duration_seconds=self._lease_duration,
+                renew_time=renewed,
+            )
         meta = lease.metadata
-        if not meta.owner_references and owners:
-            meta = attrs.evolve(meta, owner_references=owners)
-        await self._store.update(attrs.evolve(lease, metadata=meta, spec=spec))
+        if not meta.owner_references and current is not None:
+            meta = attrs.evolve(meta, owner_references=_node_owner(node, current))
+        await self._store.update(with_fields(lease, metadata=meta, spec=spec))
 
     # --- pods ---------------------------------------------------------------------------------
 
@@ -733,6 +739,17 @@ class Kubelet(Controller):
 
 def _condition_values(conditions: Sequence[NodeCondition]) -> list[tuple[str, str, str, str]]:
     return [(c.type, c.status, c.reason, c.message) for c in conditions]
+
+
+#: What a healthy node's conditions say, times aside (what `_condition_values` of them gives).
+_HEALTHY_CONDITION_VALUES = [tuple(values) for values in _HEALTHY_NODE_CONDITIONS]
+
+
+def _node_owner(node: _SimulatedNode, current: Node | None) -> tuple[OwnerReference, ...]:
+    """The Lease is owned by its Node (when the node is known) so that it goes when the node goes."""
+    if current is None:
+        return ()
+    return (OwnerReference(api_version="v1", kind="Node", name=node.name, uid=current.metadata.uid),)
 
 
 def _check_disjoint(networks: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> None:

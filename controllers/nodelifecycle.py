@@ -39,7 +39,7 @@ import attrs
 import structlog
 
 from controllers.events import NORMAL, WARNING, EventRecorder
-from reconcile import Controller, Manager, Request, Result
+from reconcile import Controller, Manager, Request, Result, Watch
 from reconcile.clock import Clock, Timer
 from reconcile.informer import BY_NODE, index_by_node_name
 from store import Conflict, NotFound, Store
@@ -363,7 +363,12 @@ class NodeLifecycleController(Controller):
         workers: int = 8,
     ) -> None:
         super().__init__(
-            "node-lifecycle-controller", self, kind=Node, watches={Pod: _pod_request}, workers=workers
+            "node-lifecycle-controller",
+            self,
+            kind=Node,
+            changed=no_schedule_inputs_changed,
+            watches={Pod: Watch(_pod_request, changed=pod_node_changed)},
+            workers=workers,
         )
         if node_monitor_period <= 0:
             raise ValueError("node_monitor_period must be positive")
@@ -902,6 +907,31 @@ class NodeLifecycleController(Controller):
                 log.info("zone changed state", zone=zone, state=new_state.value)
                 self._set_limiter_in_zone(zone, len(zone_conditions[zone]), new_state)
                 self.zone_states[zone] = new_state
+
+
+def _condition_statuses(node: Node) -> tuple[tuple[str, str], ...]:
+    return tuple((condition.type, condition.status) for condition in node.status.conditions)
+
+
+def no_schedule_inputs_changed(old: Node, new: Node) -> bool:
+    """Whether a node update can change what the NoSchedule pass does: the conditions' statuses, the
+    taints or ``spec.unschedulable`` changed (a heartbeat's new ``lastHeartbeatTime`` alone cannot).
+
+    A resync (an update of a node to itself) passes, as every node update does upstream.
+    """
+    if old is new:
+        return True
+    old_spec, new_spec = old.spec, new.spec
+    return (
+        old_spec.taints != new_spec.taints
+        or old_spec.unschedulable != new_spec.unschedulable
+        or _condition_statuses(old) != _condition_statuses(new)
+    )
+
+
+def pod_node_changed(old: Pod, new: Pod) -> bool:
+    """Whether a pod update concerns the controller: the pod got its node (podUpdated)."""
+    return old.spec.node_name != new.spec.node_name
 
 
 def _pod_request(pod: Pod) -> Iterable[Request]:
