@@ -537,10 +537,13 @@ class NodeLifecycleController(Controller):
             await self._record_node_event(gone, "RemovingNode", f"Removing Node {name} from Controller")
 
         zone_conditions: dict[str, list[NodeCondition | None]] = {}
+        # The clock is read again after each await: between two, no time passes.
+        now = self._clock.monotonic()
         for node in nodes:
-            seen = self._unchanged(node)
+            seen = self._unchanged(node, now)
             if seen is None:
                 await self._monitor_node(node, zone_conditions)
+                now = self._clock.monotonic()
                 continue
             # What _monitor_node would do with the same conditions, without redoing the look.
             if LABEL_EXCLUDE_DISRUPTION not in node.metadata.labels:
@@ -549,6 +552,7 @@ class NodeLifecycleController(Controller):
                 seen.observed.status == "True" and self._reachable_already(node, seen.zone)
             ):
                 await self._process_taint_based_eviction(node, seen.observed)
+                now = self._clock.monotonic()
         await self._handle_disruption(zone_conditions, nodes)
 
     def _zone_of(self, node: Node) -> str:
@@ -560,7 +564,7 @@ class NodeLifecycleController(Controller):
         self._zones[name] = (node, zone)
         return zone
 
-    def _unchanged(self, node: Node) -> _Seen | None:
+    def _unchanged(self, node: Node, now: float) -> _Seen | None:
         """The last full look at the node, if looking again would find the same (else None).
 
         That is when the informer holds the same node object, the node is not being retried, and the
@@ -573,7 +577,6 @@ class NodeLifecycleController(Controller):
         health = self._health.get(name)
         if health is None:
             return None
-        now = self._clock.monotonic()
         lease = self._leases.get(name, NODE_LEASE_NAMESPACE)
         renewed = lease.spec.renew_time if lease is not None else None
         if renewed is not None and (health.lease_renew_time is None or health.lease_renew_time < renewed):
