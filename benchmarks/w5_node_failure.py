@@ -18,8 +18,10 @@ are spread over the three zones, which taint in parallel (~1,700 s + 300 s).
 Checked, and printed: every pod of the dead nodes evicted (deleted by the taint manager with the
 ``DisruptionTarget`` condition), every dead node tainted ``unreachable:NoExecute``, the taint times of each
 zone at least 1/qps apart (the upstream limiter: burst 1), every Deployment available again with its pods on
-live nodes. Reported: wall seconds of the failure phase (and of the setup, apart), virtual seconds,
-nodes tainted, pods evicted, zone states seen by the monitor, store writes, GC pauses.
+live nodes. Reported: wall and CPU seconds of the failure phase (and of the setup, apart), virtual
+seconds, nodes tainted, pods evicted, zone states seen by the monitor, store writes, reconciles per
+controller, GC pauses, and the digest of the run's trace. The trace keeps only its last
+``TRACE_KEEP`` records (its digest still covers every one): ~2.5 M writes are not held in memory.
 
 The reference is upstream's own schedule, computed from its rates: a node lifecycle controller at 0.1
 nodes/s per zone needs (dead nodes per zone − 1) × 10 s + grace + 300 s of real time for the same
@@ -59,6 +61,7 @@ from controllers.nodelifecycle import (
 )
 from controllers.podutil import is_pod_ready
 from controllers.tainteviction import DISRUPTION_TARGET
+from reconcile import Manager
 from store import FrozenDict
 from store.interface import EventType
 from store.models import (
@@ -78,6 +81,8 @@ ZONES = ("zone-a", "zone-b", "zone-c")
 REPLICAS_PER_DEPLOYMENT = 250
 TOLERATION_SECONDS = 300
 GC_THRESHOLD = (100_000, 50, 100)
+#: Trace records kept in memory (the digest covers every record made).
+TRACE_KEEP = 10_000
 
 
 def deployment(name: str, replicas: int) -> Deployment:
@@ -157,6 +162,8 @@ def run(args: argparse.Namespace, profiler: cProfile.Profile | None = None) -> d
     configs = nodes(args.nodes)
     dead = dead_nodes(configs, args.dead, args.spread)
     cluster = Cluster(nodes=configs, seed=args.seed)
+    if cluster.simulation is not None:
+        cluster.simulation.trace.keep = TRACE_KEEP
     lifecycle = next(c for c in cluster.controllers if isinstance(c, NodeLifecycleController))
     deployments = [
         deployment(f"app-{i}", min(REPLICAS_PER_DEPLOYMENT, args.pods - i * REPLICAS_PER_DEPLOYMENT))
@@ -182,6 +189,7 @@ def run(args: argparse.Namespace, profiler: cProfile.Profile | None = None) -> d
         revision = int((await cluster.store.list(Node)).resource_version)
         zones_seen: dict[str, Counter[str]] = defaultdict(Counter)
         writes_before = cluster.simulation.memory.revision if cluster.simulation else 0
+        reconciles_before = reconciles(cluster.manager)
         gc.collect()
         gc.freeze()
         meter.start()
@@ -208,6 +216,9 @@ def run(args: argparse.Namespace, profiler: cProfile.Profile | None = None) -> d
             tg.cancel_scope.cancel()
         gc.unfreeze()
         writes = (cluster.simulation.memory.revision if cluster.simulation else 0) - writes_before
+        reconciled = reconciles(cluster.manager)
+        reconciled.subtract(reconciles_before)
+        trace = cluster.simulation.trace if cluster.simulation else None
         return {
             "setup_wall_seconds": setup_wall,
             "setup_virtual_seconds": setup_virtual,
@@ -228,6 +239,10 @@ def run(args: argparse.Namespace, profiler: cProfile.Profile | None = None) -> d
             "taint_spacing": spacing(observer.tainted_at, configs, virtual_start),
             "zone_states_seen": {zone: dict(states) for zone, states in sorted(zones_seen.items())},
             "store_writes": writes,
+            "reconciles": dict(sorted(reconciled.items())),
+            "trace_records": trace.total if trace is not None else 0,
+            "trace_records_kept": len(trace) if trace is not None else 0,
+            "trace_digest": trace.digest() if trace is not None else "",
             "gc": meter.take(),
         }
 
@@ -235,6 +250,17 @@ def run(args: argparse.Namespace, profiler: cProfile.Profile | None = None) -> d
         return cluster.run(scenario)
     finally:
         gc.set_threshold(*thresholds)
+
+
+def reconciles(manager: Manager) -> Counter[str]:
+    """controller_runtime_reconcile_total summed over results, per controller."""
+    totals: Counter[str] = Counter()
+    for family in manager.metrics.registry.collect():
+        if family.name == "controller_runtime_reconcile":
+            for sample in family.samples:
+                if sample.name.endswith("_total"):
+                    totals[sample.labels["controller"]] += int(sample.value)
+    return totals
 
 
 async def recovered(cluster: Cluster, dead: set[str], replicas: int) -> bool:
@@ -369,6 +395,12 @@ def print_report(result: dict[str, Any]) -> None:
             f"  {zone}: {spaced['tainted']} tainted from {spaced['first_at']:,.0f} s to"
             f" {spaced['last_at']:,.0f} s, min gap {gap}"
         )
+    counts = ", ".join(f"{name} {count:,}" for name, count in result["reconciles"].items())
+    print(f"  reconciles in the failure phase: {counts}")
+    print(
+        f"  trace: {result['trace_records']:,} records ({result['trace_records_kept']:,} kept),"
+        f" digest {result['trace_digest'][:16]}"
+    )
     seen = "; ".join(
         f"{zone}: " + ", ".join(f"{state} ×{n}" for state, n in states.items())
         for zone, states in result["zone_states_seen"].items()

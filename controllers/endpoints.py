@@ -93,6 +93,8 @@ def is_service_ip_set(service: Service) -> bool:
 
 
 def _is_ipv6(ip: str) -> bool:
+    if ":" not in ip:
+        return False  # an IPv4 address, or no address at all: either way not IPv6, and no parse needed
     try:
         return ipaddress.ip_address(ip).version == 6
     except ValueError:

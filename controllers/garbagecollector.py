@@ -29,7 +29,7 @@ from typing import Any
 import attrs
 import structlog
 
-from reconcile import Controller, Informer, Manager, Request, Result, TerminalError
+from reconcile import Controller, Informer, Manager, Request, Result, TerminalError, Watch
 from reconcile.informer import BY_OWNER, index_by_owner_uid
 from store import Conflict, KindInfo, NotFound, Object, PropagationPolicy
 from store.models import Event, OwnerReference
@@ -73,6 +73,20 @@ def _blocks(dependent: Object, owner_uid: str) -> bool:
     )
 
 
+def ownership_changed(old: Object, new: Object) -> bool:
+    """Whether an update concerns the collector: owner references, finalizers or the deletion timestamp
+    changed (upstream's graph builder acts on nothing else: referencesDiffs, beingDeleted).
+
+    A Lease renewal or a status write changes none of them.
+    """
+    before, after = old.metadata, new.metadata
+    return (
+        before.owner_references != after.owner_references
+        or before.finalizers != after.finalizers
+        or before.deletion_timestamp != after.deletion_timestamp
+    )
+
+
 def _delete_request(uid: str) -> Request:
     return Request(ATTEMPT_TO_DELETE, uid)
 
@@ -101,7 +115,7 @@ class GarbageCollector(Controller):
             "garbagecollector",
             self,
             kind=kinds[0],
-            watches=dict.fromkeys(kinds, self._requests_for),
+            watches=dict.fromkeys(kinds, Watch(self._requests_for, changed=ownership_changed)),
             workers=workers,
         )
         self._store = manager.store

@@ -8,9 +8,13 @@ an address from the node's pod CIDR, Ready once each container's readiness probe
 being deleted is killed after a short delay and removed with ``grace_period_seconds=0``. Tests steer it with
 `Kubelet.fail_pod`, `Kubelet.crash_loop`, `Kubelet.set_ready`, `Kubelet.stop_node` and `Kubelet.start_node`.
 
-It is one `Controller` over Pods whose key space also holds the nodes: ``Request("", node)`` is a node's
-heartbeat, ``Request(namespace, pod)`` a pod. Heartbeats come from one loop timer per node (clock
-``call_at``, no task), so they never keep a simulation from settling; pod delays are delayed requeues.
+It is one `Controller` over Pods whose key space also holds the nodes: ``Request(namespace, pod)`` is a
+pod, ``Request("", node)`` one node's heartbeat (a retry), and ``Request(":heartbeats", n)`` the
+heartbeats of every node due at one instant, run one after the other in one reconcile: each is still
+its own writes (the node's status when due, always its Lease), at the instant it is due, but thousands of
+nodes beating together do not cost thousands of trips through the workqueue. A heartbeat that fails is
+retried alone, under the node's key. Heartbeats come from one loop timer per instant (clock ``call_at``,
+no task), so they never keep a simulation from settling; pod delays are delayed requeues.
 
 What it is not: a kubelet. No containers or probes run, nothing is admitted or evicted (the scheduler
 checks resources), no volumes, images or init-container lifecycle; knobs act on a whole pod.
@@ -58,6 +62,7 @@ from store.models import (
     PodIP,
     PodStatus,
     Taint,
+    with_fields,
 )
 
 log = structlog.get_logger("setpoint.kubelet")
@@ -91,6 +96,8 @@ _DEFAULT_POD_CIDR_BASE = ipaddress.IPv4Address("10.244.0.0")
 _DEFAULT_NODE_IP_BASE = ipaddress.IPv4Address("172.18.0.2")
 #: Loop time is kept in microseconds: instants closer than that are the same instant.
 _EPSILON = 1e-6
+#: The namespace of heartbeat batch keys: no object can have it, so they never mix with pod keys.
+HEARTBEATS = ":heartbeats"
 
 
 def _quantity(value: Quantity | str | int) -> Quantity:
@@ -185,7 +192,14 @@ class _SimulatedNode:
         self.stopped = False
         self.registered = False
         self.last_report: float | None = None
-        self.timer: Timer | None = None
+        #: When the next heartbeat is due (loop time), while one is armed.
+        self.due: float | None = None
+        self.addresses = (
+            NodeAddress(type="InternalIP", address=self.internal_ip),
+            NodeAddress(type="Hostname", address=self.name),
+        )
+        #: The Node object last found with the status this kubelet reports (objects are immutable).
+        self.checked: Node | None = None
 
 
 @attrs.define
@@ -262,6 +276,12 @@ class Kubelet(Controller):
         _check_disjoint([node.pool.network for node in self._nodes.values()])
         self._runtimes: dict[tuple[str, str], _PodRuntime] = {}
         self._running = False
+        #: Heartbeats armed: instant -> the nodes due then (in arming order), and the one timer for it.
+        self._due: dict[float, dict[str, _SimulatedNode]] = {}
+        self._due_timers: dict[float, Timer] = {}
+        #: Heartbeat batches fired and queued: key name -> the nodes to beat.
+        self._batches: dict[str, list[str]] = {}
+        self._batch_ids = itertools.count()
 
     # --- knobs --------------------------------------------------------------------------------
 
@@ -273,9 +293,7 @@ class Kubelet(Controller):
         """The node's kubelet stops: no lease renewals, no node or pod status, no pod deletions."""
         node = self._node(name)
         node.stopped = True
-        if node.timer is not None:
-            node.timer.cancel()
-            node.timer = None
+        self._disarm(node)
 
     def start_node(self, name: str) -> None:
         """The node's kubelet comes back: a heartbeat now, then every period; its pods are reconciled."""
@@ -336,28 +354,70 @@ class Kubelet(Controller):
             await super().run(manager, task_status=task_status)
         finally:
             self._running = False
+            for timer in self._due_timers.values():
+                timer.cancel()
+            self._due_timers.clear()
+            self._due.clear()
+            self._batches.clear()
             for node in self._nodes.values():
-                if node.timer is not None:
-                    node.timer.cancel()
-                    node.timer = None
+                node.due = None
 
     def _arm(self, node: _SimulatedNode, deadline: float) -> None:
-        if node.timer is not None:
-            node.timer.cancel()
-        node.timer = self._clock.call_at(deadline, lambda: self._beat(node, deadline))
+        """Arm the node's next heartbeat at ``deadline``, with the other nodes due at that instant."""
+        self._disarm(node)
+        due = self._due.get(deadline)
+        if due is None:
+            due = self._due[deadline] = {}
+            self._due_timers[deadline] = self._clock.call_at(deadline, lambda: self._beat(deadline))
+        due[node.name] = node
+        node.due = deadline
 
-    def _beat(self, node: _SimulatedNode, deadline: float) -> None:
+    def _disarm(self, node: _SimulatedNode) -> None:
+        if node.due is None:
+            return
+        due = self._due.get(node.due)
+        if due is not None:
+            due.pop(node.name, None)
+            if not due:
+                del self._due[node.due]
+                self._due_timers.pop(node.due).cancel()
+        node.due = None
+
+    def _beat(self, deadline: float) -> None:
+        self._due_timers.pop(deadline, None)
+        due = self._due.pop(deadline, {})
         # The next beat is due a period after this one was, so beats keep a steady cadence.
-        self._arm(node, deadline + self._update_frequency)
-        # Between a crash and the restart there is no queue: the next beat comes a period later.
-        with contextlib.suppress(RuntimeError):
-            self.enqueue(Request("", node.name))
+        following = deadline + self._update_frequency
+        for node in due.values():
+            node.due = None
+            self._arm(node, following)
+        batch = str(next(self._batch_ids))
+        self._batches[batch] = list(due)
+        try:
+            self.enqueue(Request(HEARTBEATS, batch))
+        except RuntimeError:
+            # Between a crash and the restart there is no queue: the next beat comes a period later.
+            del self._batches[batch]
 
     async def reconcile(self, request: Request) -> Result | None:
+        if request.namespace == HEARTBEATS:
+            await self._heartbeats(request.name)
+            return None
         if not request.namespace:
             await self._sync_node(request.name)
             return None
         return await self._sync_pod(request)
+
+    async def _heartbeats(self, batch: str) -> None:
+        """Beat every node of the batch, in turn; one that fails is retried alone, with backoff."""
+        for name in self._batches.pop(batch, ()):
+            try:
+                await self._sync_node(name)
+            except Exception as exc:
+                log.info(
+                    "heartbeat failed; retrying", node=name, error=str(exc), error_type=type(exc).__name__
+                )
+                self.queue.add_rate_limited(Request("", name))
 
     # --- nodes --------------------------------------------------------------------------------
 
@@ -365,13 +425,12 @@ class Kubelet(Controller):
         node = self._nodes.get(name)
         if node is None or node.stopped:
             return
-        now = self._now()
         current = self._nodes_cache.get(name)
         if current is None and not node.registered:
-            current = await self._register(node, now)
+            current = await self._register(node, self._now())
         elif current is not None:
             node.registered = True
-            current = await self._sync_node_status(node, current, now)
+            current = await self._sync_node_status(node, current)
         await self._renew_lease(node, current)
 
     async def _register(self, node: _SimulatedNode, now: datetime) -> Node | None:
@@ -381,7 +440,7 @@ class Kubelet(Controller):
             capacity=config.capacity,
             allocatable=config.allocatable if config.allocatable is not None else config.capacity,
             conditions=self._node_conditions(None, now),
-            addresses=self._node_addresses(node),
+            addresses=node.addresses,
         )
         registering = Node(
             metadata=ObjectMeta(name=node.name, labels=config.node_labels()), spec=spec, status=status
@@ -397,28 +456,32 @@ class Kubelet(Controller):
         await self._events.event(created, NORMAL, "Starting", "Starting kubelet.")
         return created
 
-    async def _sync_node_status(self, node: _SimulatedNode, current: Node, now: datetime) -> Node:
+    async def _sync_node_status(self, node: _SimulatedNode, current: Node) -> Node:
+        mono = self._clock.monotonic()
+        due = node.last_report is None or mono + _EPSILON >= node.last_report + self._report_frequency
+        # The informer still holds the very object found up to date last time: nothing to compare.
+        if not due and current is node.checked:
+            return current
         config = node.config
         capacity = config.capacity
         allocatable = config.allocatable if config.allocatable is not None else capacity
-        addresses = self._node_addresses(node)
+        addresses = node.addresses
         status = current.status
         changed = (
             status.capacity != capacity
             or status.allocatable != allocatable
             or status.addresses != addresses
-            or _condition_values(status.conditions) != _condition_values(self._node_conditions(None, now))
+            or _condition_values(status.conditions) != _HEALTHY_CONDITION_VALUES
         )
-        mono = self._clock.monotonic()
-        due = node.last_report is None or mono + _EPSILON >= node.last_report + self._report_frequency
         if not changed and not due:
+            node.checked = current
             return current
         status = attrs.evolve(
             status,
             capacity=capacity,
             allocatable=allocatable,
             addresses=addresses,
-            conditions=self._node_conditions(status, now),
+            conditions=self._node_conditions(status, self._now()),
         )
         updated = await self._store.update_status(attrs.evolve(current, status=status))
         node.last_report = mono
@@ -442,25 +505,17 @@ class Kubelet(Controller):
             )
         return tuple(conditions)
 
-    @staticmethod
-    def _node_addresses(node: _SimulatedNode) -> tuple[NodeAddress, ...]:
-        return (
-            NodeAddress(type="InternalIP", address=node.internal_ip),
-            NodeAddress(type="Hostname", address=node.name),
-        )
-
     async def _renew_lease(self, node: _SimulatedNode, current: Node | None) -> None:
-        # The lease is owned by its Node (when the node is known) so it goes when the node goes.
-        owners: tuple[OwnerReference, ...] = ()
-        if current is not None:
-            owners = (
-                OwnerReference(api_version="v1", kind="Node", name=node.name, uid=current.metadata.uid),
-            )
+        """One write of the node's Lease: its renewTime moves on; nothing else is read or rebuilt."""
         renewed = self._clock.now()
         lease = self._leases.get(node.name, NODE_LEASE_NAMESPACE)
         if lease is None:
             fresh = Lease(
-                metadata=ObjectMeta(name=node.name, namespace=NODE_LEASE_NAMESPACE, owner_references=owners),
+                metadata=ObjectMeta(
+                    name=node.name,
+                    namespace=NODE_LEASE_NAMESPACE,
+                    owner_references=_node_owner(node, current),
+                ),
                 spec=LeaseSpec(
                     holder_identity=node.name,
                     lease_duration_seconds=self._lease_duration,
@@ -470,16 +525,20 @@ class Kubelet(Controller):
             with contextlib.suppress(AlreadyExists):  # our cache is behind: the next beat renews it
                 await self._store.create(fresh)
             return
-        spec = attrs.evolve(
-            lease.spec,
-            holder_identity=node.name,
-            lease_duration_seconds=self._lease_duration,
-            renew_time=renewed,
-        )
+        spec = lease.spec
+        if spec.holder_identity == node.name and spec.lease_duration_seconds == self._lease_duration:
+            spec = with_fields(spec, renew_time=renewed)  # values in normal form: no converters to run
+        else:
+            spec = attrs.evolve(
+                spec,
+                holder_identity=node.name,
+                lease_duration_seconds=self._lease_duration,
+                renew_time=renewed,
+            )
         meta = lease.metadata
-        if not meta.owner_references and owners:
-            meta = attrs.evolve(meta, owner_references=owners)
-        await self._store.update(attrs.evolve(lease, metadata=meta, spec=spec))
+        if not meta.owner_references and current is not None:
+            meta = attrs.evolve(meta, owner_references=_node_owner(node, current))
+        await self._store.update(with_fields(lease, metadata=meta, spec=spec))
 
     # --- pods ---------------------------------------------------------------------------------
 
@@ -733,6 +792,17 @@ class Kubelet(Controller):
 
 def _condition_values(conditions: Sequence[NodeCondition]) -> list[tuple[str, str, str, str]]:
     return [(c.type, c.status, c.reason, c.message) for c in conditions]
+
+
+#: What a healthy node's conditions say, times aside (what `_condition_values` of them gives).
+_HEALTHY_CONDITION_VALUES = [tuple(values) for values in _HEALTHY_NODE_CONDITIONS]
+
+
+def _node_owner(node: _SimulatedNode, current: Node | None) -> tuple[OwnerReference, ...]:
+    """The Lease is owned by its Node (when the node is known) so that it goes when the node goes."""
+    if current is None:
+        return ()
+    return (OwnerReference(api_version="v1", kind="Node", name=node.name, uid=current.metadata.uid),)
 
 
 def _check_disjoint(networks: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> None:

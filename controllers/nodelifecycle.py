@@ -39,7 +39,7 @@ import attrs
 import structlog
 
 from controllers.events import NORMAL, WARNING, EventRecorder
-from reconcile import Controller, Manager, Request, Result
+from reconcile import Controller, Manager, Request, Result, Watch
 from reconcile.clock import Clock, Timer
 from reconcile.informer import BY_NODE, index_by_node_name
 from store import Conflict, NotFound, Store
@@ -363,7 +363,12 @@ class NodeLifecycleController(Controller):
         workers: int = 8,
     ) -> None:
         super().__init__(
-            "node-lifecycle-controller", self, kind=Node, watches={Pod: _pod_request}, workers=workers
+            "node-lifecycle-controller",
+            self,
+            kind=Node,
+            changed=no_schedule_inputs_changed,
+            watches={Pod: Watch(_pod_request, changed=pod_node_changed)},
+            workers=workers,
         )
         if node_monitor_period <= 0:
             raise ValueError("node_monitor_period must be positive")
@@ -532,10 +537,13 @@ class NodeLifecycleController(Controller):
             await self._record_node_event(gone, "RemovingNode", f"Removing Node {name} from Controller")
 
         zone_conditions: dict[str, list[NodeCondition | None]] = {}
+        # The clock is read again after each await: between two, no time passes.
+        now = self._clock.monotonic()
         for node in nodes:
-            seen = self._unchanged(node)
+            seen = self._unchanged(node, now)
             if seen is None:
                 await self._monitor_node(node, zone_conditions)
+                now = self._clock.monotonic()
                 continue
             # What _monitor_node would do with the same conditions, without redoing the look.
             if LABEL_EXCLUDE_DISRUPTION not in node.metadata.labels:
@@ -544,6 +552,7 @@ class NodeLifecycleController(Controller):
                 seen.observed.status == "True" and self._reachable_already(node, seen.zone)
             ):
                 await self._process_taint_based_eviction(node, seen.observed)
+                now = self._clock.monotonic()
         await self._handle_disruption(zone_conditions, nodes)
 
     def _zone_of(self, node: Node) -> str:
@@ -555,7 +564,7 @@ class NodeLifecycleController(Controller):
         self._zones[name] = (node, zone)
         return zone
 
-    def _unchanged(self, node: Node) -> _Seen | None:
+    def _unchanged(self, node: Node, now: float) -> _Seen | None:
         """The last full look at the node, if looking again would find the same (else None).
 
         That is when the informer holds the same node object, the node is not being retried, and the
@@ -568,7 +577,6 @@ class NodeLifecycleController(Controller):
         health = self._health.get(name)
         if health is None:
             return None
-        now = self._clock.monotonic()
         lease = self._leases.get(name, NODE_LEASE_NAMESPACE)
         renewed = lease.spec.renew_time if lease is not None else None
         if renewed is not None and (health.lease_renew_time is None or health.lease_renew_time < renewed):
@@ -902,6 +910,31 @@ class NodeLifecycleController(Controller):
                 log.info("zone changed state", zone=zone, state=new_state.value)
                 self._set_limiter_in_zone(zone, len(zone_conditions[zone]), new_state)
                 self.zone_states[zone] = new_state
+
+
+def _condition_statuses(node: Node) -> tuple[tuple[str, str], ...]:
+    return tuple((condition.type, condition.status) for condition in node.status.conditions)
+
+
+def no_schedule_inputs_changed(old: Node, new: Node) -> bool:
+    """Whether a node update can change what the NoSchedule pass does: the conditions' statuses, the
+    taints or ``spec.unschedulable`` changed (a heartbeat's new ``lastHeartbeatTime`` alone cannot).
+
+    A resync (an update of a node to itself) passes, as every node update does upstream.
+    """
+    if old is new:
+        return True
+    old_spec, new_spec = old.spec, new.spec
+    return (
+        old_spec.taints != new_spec.taints
+        or old_spec.unschedulable != new_spec.unschedulable
+        or _condition_statuses(old) != _condition_statuses(new)
+    )
+
+
+def pod_node_changed(old: Pod, new: Pod) -> bool:
+    """Whether a pod update concerns the controller: the pod got its node (podUpdated)."""
+    return old.spec.node_name != new.spec.node_name
 
 
 def _pod_request(pod: Pod) -> Iterable[Request]:

@@ -27,7 +27,7 @@ import attrs
 import structlog
 
 from controllers.events import NORMAL, EventRecorder
-from reconcile import Controller, Manager, Request, Result
+from reconcile import Controller, Manager, Request, Result, Watch
 from reconcile.informer import BY_NODE, index_by_node_name
 from store import Conflict, NotFound, Store
 from store.models import Node, ObjectMeta, Pod, PodCondition, Taint, Toleration
@@ -85,7 +85,8 @@ class TaintEvictionController(Controller):
             "taint-eviction-controller",
             self,
             kind=Node,
-            watches={Pod: _pod_request},
+            changed=no_execute_taints_changed,
+            watches={Pod: Watch(_pod_request, changed=pod_placement_changed)},
             workers=workers,
         )
         self._store: Store = manager.store
@@ -261,5 +262,21 @@ def _with_disruption_target(conditions: Sequence[PodCondition], now: datetime) -
     return tuple(replaced if c.type == DISRUPTION_TARGET else c for c in conditions)
 
 
+def no_execute_taints_changed(old: Node, new: Node) -> bool:
+    """Whether a node update concerns the controller: its NoExecute taints changed (handleNodeUpdate).
+
+    A Lease renewal is no node update at all; a status report or a NoSchedule taint changes nothing here.
+    """
+    return old.spec.taints is not new.spec.taints and no_execute_taints(old.spec.taints) != no_execute_taints(
+        new.spec.taints
+    )
+
+
+def pod_placement_changed(old: Pod, new: Pod) -> bool:
+    """Whether a pod update concerns the controller: its node or tolerations changed (PodUpdated)."""
+    return old.spec.node_name != new.spec.node_name or old.spec.tolerations != new.spec.tolerations
+
+
 def _pod_request(pod: Pod) -> Iterable[Request]:
-    return (Request(pod.metadata.namespace, pod.metadata.name),)
+    # A pod on no node has nothing to be evicted from (upstream drops it in handlePodUpdate).
+    return (Request(pod.metadata.namespace, pod.metadata.name),) if pod.spec.node_name else ()

@@ -13,6 +13,7 @@ from reconcile.controller import Reconciler as Reconciler
 from reconcile.controller import Request as Request
 from reconcile.controller import Result as Result
 from reconcile.controller import TerminalError as TerminalError
+from reconcile.controller import Watch as Watch
 from reconcile.informer import DeletedFinalStateUnknown as DeletedFinalStateUnknown
 from reconcile.informer import Informer as Informer
 from reconcile.leaderelection import LeaderElectionConfig as LeaderElectionConfig
@@ -41,5 +42,6 @@ __all__ = [
     "TerminalError",
     "Trace",
     "VirtualClock",
+    "Watch",
     "WorkQueue",
 ]

@@ -5,7 +5,10 @@ world in line with what that key's object asks for, reading current state from i
 returns ``None`` (done), a `Result` asking to come back later, raises an exception (retry with backoff)
 or raises `TerminalError` (give up until the object changes). The `Controller` turns informer events into
 requests: for its own kind, for the kinds it owns (the controlling owner is enqueued, found by name and
-checked by uid) and for any kind mapped by a function. A key is never reconciled by two workers at once.
+checked by uid) and for any kind mapped by a function. An update predicate (`Watch.changed`, and
+``changed`` for the primary kind) lets a controller ignore updates that change nothing it looks at, as
+controller-runtime's predicates and the update filters of Kubernetes' controllers do. A key is never
+reconciled by two workers at once.
 
 Controllers run inside a `Manager`, which supplies the caches, clock, randomness and metrics.
 """
@@ -77,6 +80,20 @@ class Reconciler(Protocol):
 
 MapFunc = Callable[[Any], Iterable[Request]]
 ReconcileFunc = Callable[[Request], Awaitable[Result | None]]
+#: An update predicate: whether the update from the first object to the second concerns the controller.
+Changed = Callable[[Any, Any], bool]
+
+
+@attrs.frozen
+class Watch:
+    """What the events of a watched kind enqueue: the requests ``map`` gives for an object.
+
+    ``changed``, if given, filters updates: an update enqueues only when ``changed(old, new)`` is true.
+    Adds and deletes always enqueue. An informer's resync is an update from an object to itself.
+    """
+
+    map: MapFunc
+    changed: Changed | None = None
 
 
 _UUID4_CLEAR = ~((0xC000 << 48) | (0xF000 << 64))
@@ -108,7 +125,8 @@ class Controller:
     """A reconciler bound to what it watches, with its queue, workers and retry policy.
 
     ``kind`` is the primary kind; ``owns`` lists kinds whose controlling owner is of that kind;
-    ``watches`` maps further kinds to a function from an object to the requests it concerns.
+    ``watches`` maps further kinds to a function from an object to the requests it concerns, or to a
+    `Watch` (such a function and an update predicate). ``changed`` is the primary kind's update predicate.
     ``timeout`` bounds a single reconcile; ``max_retries`` drops a key after that many failures
     in a row (Kubernetes' Deployment and Endpoints controllers use 15); None retries for ever.
     """
@@ -120,7 +138,8 @@ class Controller:
         *,
         kind: type[Object],
         owns: Sequence[type[Object]] = (),
-        watches: Mapping[type[Object], MapFunc] | None = None,
+        watches: Mapping[type[Object], MapFunc | Watch] | None = None,
+        changed: Changed | None = None,
         workers: int = 1,
         timeout: float | None = None,
         max_retries: int | None = None,
@@ -132,7 +151,10 @@ class Controller:
         self.reconciler: Reconciler = _FunctionReconciler(reconciler) if callable(reconciler) else reconciler
         self.kind = kind
         self.owns = tuple(owns)
-        self.watches = dict(watches or {})
+        self.watches = {
+            kind: spec if isinstance(spec, Watch) else Watch(spec) for kind, spec in (watches or {}).items()
+        }
+        self.changed = changed
         self.workers = workers
         self.timeout = timeout
         self.max_retries = max_retries
@@ -204,12 +226,12 @@ class Controller:
 
     def _connect(self, manager: Manager, queue: WorkQueue[Request]) -> list[tuple[Informer[Any], Any]]:
         primary = manager.informer(self.kind)
-        handlers: list[tuple[Informer[Any], Any]] = [(primary, _EnqueueSelf(queue))]
+        handlers: list[tuple[Informer[Any], Any]] = [(primary, _EnqueueSelf(queue, self.changed))]
         for owned in self.owns:
             namespaced = manager.store.scheme.info(self.kind).namespaced
             handlers.append((manager.informer(owned), _EnqueueOwner(queue, primary, namespaced)))
-        for watched, func in self.watches.items():
-            handlers.append((manager.informer(watched), _EnqueueMapped(queue, func)))
+        for watched, watch in self.watches.items():
+            handlers.append((manager.informer(watched), _EnqueueMapped(queue, watch.map, watch.changed)))
         for informer, handler in handlers:
             informer.add_handler(handler)
         return handlers
@@ -217,10 +239,15 @@ class Controller:
     async def _work(
         self, queue: WorkQueue[Request], metrics: ControllerMetrics, ids: Rng, manager: Manager
     ) -> None:
+        # A worker is a task of its own, with its own context: what is the same for every reconcile it
+        # runs is bound once, the request's own fields once per reconcile (each overwrites the last).
+        current_controller.set(self.name)
+        structlog.contextvars.bind_contextvars(controller=self.name)
+        checkpoint = anyio.lowlevel.checkpoint
         while True:
             # Let informers apply what the last reconcile wrote before taking the next key: the queue
             # hands items out without suspending, so without this a busy worker reads its own stale cache.
-            await anyio.lowlevel.checkpoint()
+            await checkpoint()
             try:
                 request = await queue.get()
             except ShutDown:
@@ -242,75 +269,70 @@ class Controller:
         ids: Rng,
         manager: Manager,
     ) -> None:
-        tokens = structlog.contextvars.bind_contextvars(
-            controller=self.name,
-            namespace=request.namespace,
-            name=request.name,
-            reconcile_id=reconcile_id(ids),
+        structlog.contextvars.bind_contextvars(
+            namespace=request.namespace, name=request.name, reconcile_id=reconcile_id(ids)
         )
-        try:
-            started = manager.clock.monotonic()
-            try:
-                result = await self._invoke(request)
-            except Crash:
-                raise
-            except TerminalError as exc:
-                queue.forget(request)
-                metrics.reconciled(ReconcileOutcome.TERMINAL_ERROR, manager.clock.monotonic() - started)
-                self._record_reconcile(manager, request, "terminal")
-                log.error("reconcile failed terminally", error=str(exc))
-                return
-            except Exception as exc:
-                metrics.reconciled(ReconcileOutcome.ERROR, manager.clock.monotonic() - started)
-                self._record_reconcile(manager, request, "error")
-                if self.max_retries is not None and queue.num_requeues(request) >= self.max_retries:
-                    queue.forget(request)
-                    log.warning("dropping request after retries", error=str(exc))
-                    return
-                queue.add_rate_limited(request)
-                log.info("reconcile failed; retrying", error=str(exc), error_type=type(exc).__name__)
-                return
-            if result is not None and result.requeue_after is not None and result.requeue_after > 0:
-                queue.forget(request)
-                queue.add_after(request, result.requeue_after)
-                outcome = ReconcileOutcome.REQUEUE_AFTER
-            elif result is not None and result.requeue:
-                queue.add_rate_limited(request)
-                outcome = ReconcileOutcome.REQUEUE
-            else:
-                queue.forget(request)
-                outcome = ReconcileOutcome.SUCCESS
-            metrics.reconciled(outcome, manager.clock.monotonic() - started)
-            self._record_reconcile(manager, request, outcome.value)
-        finally:
-            structlog.contextvars.reset_contextvars(**tokens)
-
-    def _record_reconcile(self, manager: Manager, request: Request, result: str) -> None:
-        if manager.trace is not None:  # no rendering of the request when nothing keeps it
-            manager.record("reconcile", controller=self.name, request=str(request), result=result)
-
-    async def _invoke(self, request: Request) -> Result | None:
-        token = current_controller.set(self.name)
+        clock = manager.clock
+        started = clock.monotonic()
         try:
             if self.timeout is None:
-                return await self.reconciler.reconcile(request)
-            with anyio.fail_after(self.timeout):
-                return await self.reconciler.reconcile(request)
-        finally:
-            current_controller.reset(token)
+                result = await self.reconciler.reconcile(request)
+            else:
+                with anyio.fail_after(self.timeout):
+                    result = await self.reconciler.reconcile(request)
+        except Crash:
+            raise
+        except TerminalError as exc:
+            queue.forget(request)
+            metrics.reconciled(ReconcileOutcome.TERMINAL_ERROR, clock.monotonic() - started)
+            self._record_reconcile(manager, request, "terminal")
+            log.error("reconcile failed terminally", error=str(exc))
+            return
+        except Exception as exc:
+            metrics.reconciled(ReconcileOutcome.ERROR, clock.monotonic() - started)
+            self._record_reconcile(manager, request, "error")
+            if self.max_retries is not None and queue.num_requeues(request) >= self.max_retries:
+                queue.forget(request)
+                log.warning("dropping request after retries", error=str(exc))
+                return
+            queue.add_rate_limited(request)
+            log.info("reconcile failed; retrying", error=str(exc), error_type=type(exc).__name__)
+            return
+        if result is None:
+            queue.forget(request)
+            outcome = ReconcileOutcome.SUCCESS
+        elif result.requeue_after is not None and result.requeue_after > 0:
+            queue.forget(request)
+            queue.add_after(request, result.requeue_after)
+            outcome = ReconcileOutcome.REQUEUE_AFTER
+        elif result.requeue:
+            queue.add_rate_limited(request)
+            outcome = ReconcileOutcome.REQUEUE
+        else:
+            queue.forget(request)
+            outcome = ReconcileOutcome.SUCCESS
+        metrics.reconciled(outcome, clock.monotonic() - started)
+        self._record_reconcile(manager, request, outcome.value)
+
+    def _record_reconcile(self, manager: Manager, request: Request, result: str) -> None:
+        trace = manager.trace
+        if trace is not None:  # no rendering of the request when nothing keeps it
+            trace.record("reconcile", controller=self.name, request=str(request), result=result)
 
 
 class _EnqueueSelf:
-    """Enqueue the object's own key."""
+    """Enqueue the object's own key (on an update, if the predicate says it changed)."""
 
-    def __init__(self, queue: WorkQueue[Request]) -> None:
+    def __init__(self, queue: WorkQueue[Request], changed: Changed | None = None) -> None:
         self._queue = queue
+        self._changed = changed
 
     def on_add(self, obj: Object) -> None:
         self._queue.add(request_for(obj))
 
     def on_update(self, old: Object, new: Object) -> None:
-        self._queue.add(request_for(new))
+        if self._changed is None or self._changed(old, new):
+            self._queue.add(request_for(new))
 
     def on_delete(self, obj: Object | DeletedFinalStateUnknown[Any]) -> None:
         self._queue.add(request_for(final_state(obj)))
@@ -354,17 +376,20 @@ class _EnqueueOwner:
 
 
 class _EnqueueMapped:
-    """Enqueue whatever requests a function maps the object to (old and new on an update)."""
+    """Enqueue whatever requests a function maps the object to (old and new on an update that changed)."""
 
-    def __init__(self, queue: WorkQueue[Request], func: MapFunc) -> None:
+    def __init__(self, queue: WorkQueue[Request], func: MapFunc, changed: Changed | None = None) -> None:
         self._queue = queue
         self._func = func
+        self._changed = changed
 
     def on_add(self, obj: Object) -> None:
         for request in self._func(obj):
             self._queue.add(request)
 
     def on_update(self, old: Object, new: Object) -> None:
+        if self._changed is not None and not self._changed(old, new):
+            return
         for request in self._func(old):
             self._queue.add(request)
         for request in self._func(new):

@@ -17,7 +17,7 @@ import anyio.abc
 import structlog
 
 from reconcile.clock import Clock, RealClock
-from reconcile.controller import Controller, MapFunc, ReconcileFunc
+from reconcile.controller import Controller, MapFunc, ReconcileFunc, Watch
 from reconcile.informer import Informer
 from reconcile.leaderelection import LeaderElectionConfig, LeaderElector
 from reconcile.metrics import Metrics
@@ -90,7 +90,7 @@ class Manager:
         *,
         kind: type[Object],
         owns: Sequence[type[Object]] = (),
-        watches: Mapping[type[Object], MapFunc] | None = None,
+        watches: Mapping[type[Object], MapFunc | Watch] | None = None,
         workers: int = 1,
         timeout: float | None = None,
         max_retries: int | None = None,

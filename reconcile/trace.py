@@ -3,6 +3,9 @@
 A `Trace` is a list of small records, each a kind of happening and its fields, stamped with virtual time.
 Two runs with the same seed and inputs produce equal traces and equal `digest`s, in any process: records
 hold only strings, numbers and tuples, rendered canonically before hashing. It records; it never decides.
+
+A trace may keep only its ``keep`` most recent records (a long benchmark records millions): the digest is
+a running SHA-256 fed every record before it is let go, so it is the same whatever a trace keeps.
 """
 
 from __future__ import annotations
@@ -34,15 +37,52 @@ class Record:
         return f"{self.time:12.6f} {self.what:<10} {body}"
 
 
-class Trace:
-    """Append-only records, in the order they happened."""
+#: Records held beyond ``keep`` before the oldest are hashed and let go, so that trimming is amortised.
+_SLACK = 4096
 
-    def __init__(self, clock: Clock) -> None:
+# json.dumps with default=str builds an encoder per call; this one renders the same text.
+_encode = json.JSONEncoder(default=str).encode
+
+
+class Trace:
+    """Records in the order they happened: every one, or the ``keep`` most recent (None keeps all).
+
+    ``len``, iteration and `of` see the records kept; `total` counts every record; `digest` covers every
+    record ever made, kept or not.
+    """
+
+    def __init__(self, clock: Clock, *, keep: int | None = None) -> None:
         self._clock = clock
         self._records: list[Record] = []
+        self._sha = hashlib.sha256()
+        #: How many of ``_records`` (from the front) the running digest has taken in already.
+        self._hashed = 0
+        self._dropped = 0
+        self._keep: int | None = None
+        self.keep = keep
+
+    @property
+    def keep(self) -> int | None:
+        """How many recent records the trace holds (None: all); may be set at any time."""
+        return self._keep
+
+    @keep.setter
+    def keep(self, keep: int | None) -> None:
+        if keep is not None and keep < 0:
+            raise ValueError("keep must be None or a number of records, not negative")
+        self._keep = keep
+        self._trim(keep)
+
+    @property
+    def total(self) -> int:
+        """How many records were made, whether or not they are still kept."""
+        return self._dropped + len(self._records)
 
     def record(self, what: str, **fields: Any) -> None:
-        self._records.append(Record(round(self._clock.monotonic(), 6), what, tuple(fields.items())))
+        records = self._records
+        records.append(Record(round(self._clock.monotonic(), 6), what, tuple(fields.items())))
+        if self._keep is not None and len(records) > self._keep + _SLACK:
+            self._trim(self._keep)
 
     def __iter__(self) -> Iterator[Record]:
         return iter(self._records)
@@ -55,11 +95,25 @@ class Trace:
 
     def digest(self) -> str:
         """A SHA-256 of the canonical form of every record: equal runs have equal digests."""
-        sha = hashlib.sha256()
-        for record in self._records:
-            sha.update(json.dumps([record.time, record.what, record.fields], default=str).encode())
-            sha.update(b"\n")
-        return sha.hexdigest()
+        self._hash_pending()
+        return self._sha.copy().hexdigest()
+
+    def _hash_pending(self) -> None:
+        records, update = self._records, self._sha.update
+        for record in records[self._hashed :] if self._hashed else records:
+            update(_encode([record.time, record.what, record.fields]).encode())
+            update(b"\n")
+        self._hashed = len(records)
+
+    def _trim(self, keep: int | None) -> None:
+        """Hash what is pending and let go of all but the ``keep`` most recent records."""
+        if keep is None or len(self._records) <= keep:
+            return
+        self._hash_pending()
+        drop = len(self._records) - keep
+        del self._records[:drop]
+        self._dropped += drop
+        self._hashed -= drop
 
     def dump(self, path: str | Path) -> Path:
         """Write the trace as text, one record a line; returns the path."""

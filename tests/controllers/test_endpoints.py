@@ -17,6 +17,7 @@ from controllers.endpoints import (
     MAX_CAPACITY,
     EndpointsController,
     find_port,
+    pod_to_endpoint_address,
     repack_subsets,
     should_pod_be_in_endpoints,
     subsets_for,
@@ -257,6 +258,19 @@ def test_find_port_resolves_a_named_target_port_per_pod_and_defaults_to_the_port
     assert find_port(serving, ServicePort(port=80, target_port="http", protocol="UDP")) is None
     assert find_port(pod("b"), ServicePort(port=80, target_port=9376)) == 9376
     assert find_port(pod("b"), ServicePort(port=80)) == 80
+
+
+@pytest.mark.parametrize(
+    ("cluster_ip", "expected"),
+    [("10.96.0.10", "10.244.0.5"), ("fd00::10", "fd00:244::5"), ("None", "10.244.0.5")],
+)
+def test_a_dual_stack_pod_gives_the_address_of_the_services_family(cluster_ip: str, expected: str) -> None:
+    dual = pod("a")
+    dual = attrs.evolve(
+        dual, status=attrs.evolve(dual.status, pod_ips=(PodIP(ip="10.244.0.5"), PodIP(ip="fd00:244::5")))
+    )
+    address = pod_to_endpoint_address(web_service(cluster_ip=cluster_ip), dual)
+    assert address is not None and address.ip == expected
 
 
 def test_pod_without_a_named_port_is_skipped_for_that_port_only() -> None:

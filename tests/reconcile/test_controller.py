@@ -9,7 +9,7 @@ import pytest
 import structlog
 from structlog.testing import capture_logs
 
-from reconcile import Controller, Crash, Request, Result, TerminalError
+from reconcile import Controller, Crash, Request, Result, TerminalError, Watch
 from reconcile.testing import Simulation
 from store.models import ConfigMap, Namespace, ObjectMeta, OwnerReference
 
@@ -94,6 +94,75 @@ def test_mapped_kinds_enqueue_what_the_function_returns() -> None:
 
     Simulation().run(scenario)
     assert recording.requests == [Request("", "ns-of-x")]
+
+
+def labelled(cm: ConfigMap, **labels: str) -> ConfigMap:
+    return attrs.evolve(cm, metadata=attrs.evolve(cm.metadata, labels=labels))
+
+
+def data_only(old: ConfigMap, new: ConfigMap) -> bool:
+    return old.data != new.data
+
+
+def test_an_update_predicate_lets_through_only_the_updates_it_says_changed_and_every_add_and_delete() -> None:
+    recording = Recording()
+    mapped: list[str] = []
+
+    def to_namespace(cm: ConfigMap) -> list[Request]:
+        mapped.append(cm.metadata.name)
+        return [Request("", f"ns-of-{cm.metadata.name}")]
+
+    async def scenario(sim: Simulation) -> list[list[Request]]:
+        sim.manager.add(
+            Controller(
+                "ns", recording, kind=Namespace, watches={ConfigMap: Watch(to_namespace, changed=data_only)}
+            )
+        )
+        await sim.settle()
+        recording.requests.clear()
+        seen = []
+        created = await sim.store.create(config_map("x"))
+        await sim.settle()
+        seen.append(recording.requests[:])
+        recording.requests.clear()
+        mapped.clear()
+        relabelled = await sim.store.update(labelled(created, tier="web"))
+        await sim.settle()
+        seen.append(recording.requests[:] + [Request("mapped", name) for name in mapped])
+        await sim.store.update(attrs.evolve(relabelled, data={"k": "v"}))
+        await sim.settle()
+        seen.append(recording.requests[:])
+        recording.requests.clear()
+        await sim.store.delete(ConfigMap, "x", "default")
+        await sim.settle()
+        seen.append(recording.requests[:])
+        return seen
+
+    added, relabelled, changed, deleted = Simulation().run(scenario)
+    assert added == [Request("", "ns-of-x")]
+    assert relabelled == []  # not even mapped
+    assert changed == [Request("", "ns-of-x")]
+    assert deleted == [Request("", "ns-of-x")]
+
+
+def test_the_primary_kind_has_an_update_predicate_too() -> None:
+    recording = Recording()
+
+    async def scenario(sim: Simulation) -> tuple[list[Request], list[Request]]:
+        sim.manager.add(Controller("cms", recording, kind=ConfigMap, changed=data_only))
+        created = await sim.store.create(config_map("x"))
+        await sim.settle()
+        recording.requests.clear()
+        relabelled = await sim.store.update(labelled(created, tier="web"))
+        await sim.settle()
+        ignored = recording.requests[:]
+        await sim.store.update(attrs.evolve(relabelled, data={"k": "v"}))
+        await sim.settle()
+        return ignored, recording.requests[:]
+
+    ignored, changed = Simulation().run(scenario)
+    assert ignored == []
+    assert changed == [Request("default", "x")]
 
 
 def test_an_error_retries_with_exponential_backoff() -> None:
