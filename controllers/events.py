@@ -177,8 +177,12 @@ class EventAggregator:
         self._interval = timedelta(seconds=interval_seconds)
         self._records: LRUCache[_AggregateKey, _AggregateRecord] = LRUCache(LRU_CACHE_ENTRIES)
 
-    def aggregate(self, event: Event) -> tuple[Event, tuple[str, ...]]:
-        """The event to record and its key for deduplication: ``event`` itself, or the aggregate."""
+    def aggregate(self, event: Event) -> tuple[tuple[str, ...], datetime | None]:
+        """The key to deduplicate ``event`` by, and when it is aggregated, the aggregate's time.
+
+        The key is the event's own (`event_key`) until similar events are too many; it is then the
+        key they share (`aggregate_key`), and the event to record is the aggregate, made at that time.
+        """
         now = self._clock.now()
         key = aggregate_key(event)
         record = self._records.get(key)
@@ -188,22 +192,11 @@ class EventAggregator:
         record.last_timestamp = now
         self._records.add(key, record)
         if len(record.messages) < self._max_events:
-            return event, event_key(event)
+            return event_key(event), None
         # Keep the set from growing past the maximum. client-go drops an arbitrary member; dropping
         # the oldest is one such choice, and a deterministic one.
         del record.messages[next(iter(record.messages))]
-        aggregate = Event(
-            metadata=ObjectMeta(name=event.metadata.name, namespace=event.metadata.namespace),
-            involved_object=event.involved_object,
-            reason=event.reason,
-            message=AGGREGATE_PREFIX + event.message,
-            source=event.source,
-            first_timestamp=now,
-            last_timestamp=now,
-            count=1,
-            type=event.type,
-        )
-        return aggregate, key
+        return key, now
 
 
 @attrs.frozen
@@ -220,27 +213,20 @@ class EventLogger:
     def __init__(self) -> None:
         self._seen: LRUCache[tuple[str, ...], _Observation] = LRUCache(LRU_CACHE_ENTRIES)
 
-    def observe(self, event: Event, key: tuple[str, ...]) -> Event:
-        """``event``, turned into the next occurrence of the one recorded under ``key`` if there is one."""
+    def observe(self, key: tuple[str, ...], first: _Observation) -> _Observation:
+        """The occurrence an event seen under ``key`` is: ``first``, or the next of an earlier one."""
         last = self._seen.get(key)
         if last is not None and last.count > 0:
-            event = attrs.evolve(
-                event,
-                metadata=attrs.evolve(event.metadata, name=last.name, resource_version=last.resource_version),
-                first_timestamp=last.first_timestamp,
-                count=last.count + 1,
-            )
-        self._remember(key, event)
-        return event
+            first = _Observation(last.count + 1, last.first_timestamp, last.name, last.resource_version)
+        self._seen.add(key, first)
+        return first
 
     def update_state(self, event: Event) -> None:
         """Remember ``event`` as written (its name and resource version) under its own key."""
-        self._remember(event_key(event), event)
-
-    def _remember(self, key: tuple[str, ...], event: Event) -> None:
         meta = event.metadata
         self._seen.add(
-            key, _Observation(event.count, event.first_timestamp, meta.name, meta.resource_version)
+            event_key(event),
+            _Observation(event.count, event.first_timestamp, meta.name, meta.resource_version),
         )
 
 
@@ -262,11 +248,41 @@ class EventCorrelator:
 
     def correlate(self, event: Event) -> Event | None:
         """The event to write (a new one when its count is 1, else an update), or None to drop it."""
-        aggregated, key = self._aggregator.aggregate(event)
-        observed = self._logger.observe(aggregated, key)
-        if self._filter.filter(observed):
+        key, aggregated_at = self._aggregator.aggregate(event)
+        meta = event.metadata
+        if aggregated_at is None:
+            first = _Observation(event.count, event.first_timestamp, meta.name, meta.resource_version)
+        else:
+            first = _Observation(1, aggregated_at, meta.name, "")
+        observed = self._logger.observe(key, first)
+        # The filter reads only the source and the involved object, which correlation keeps: the
+        # event it would see is built only when it passes.
+        if self._filter.filter(event):
             return None
-        return observed
+        if aggregated_at is not None:
+            return Event(
+                metadata=ObjectMeta(
+                    name=observed.name,
+                    namespace=meta.namespace,
+                    resource_version=observed.resource_version,
+                ),
+                involved_object=event.involved_object,
+                reason=event.reason,
+                message=AGGREGATE_PREFIX + event.message,
+                source=event.source,
+                first_timestamp=observed.first_timestamp,
+                last_timestamp=aggregated_at,
+                count=observed.count,
+                type=event.type,
+            )
+        if observed is first:
+            return event
+        return attrs.evolve(
+            event,
+            metadata=attrs.evolve(meta, name=observed.name, resource_version=observed.resource_version),
+            first_timestamp=observed.first_timestamp,
+            count=observed.count,
+        )
 
     def update_state(self, event: Event) -> None:
         """Record what the store returned for a written event."""
