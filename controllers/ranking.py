@@ -120,19 +120,21 @@ class _Ranked:
     )
 
     def __init__(self, pod: Pod, rank: int, now: datetime | None, logarithmic: bool) -> None:
+        status, meta = pod.status, pod.metadata
         self.pod = pod
         self.assigned = bool(pod.spec.node_name)
-        self.phase = _PHASE_ORDINAL.get(pod.status.phase, 0)
-        self.ready = is_pod_ready(pod)
-        self.cost = deletion_cost(pod)
+        self.phase = _PHASE_ORDINAL.get(status.phase, 0)
+        self.ready = ready = status.ready  # is_pod_ready
+        annotations = meta.annotations
+        self.cost = deletion_cost(pod) if annotations and POD_DELETION_COST in annotations else 0
         self.rank = rank
-        self.ready_since = pod_ready_time(pod) if self.ready else None
-        self.restarts = max_container_restarts(pod)
-        self.created = pod.metadata.creation_timestamp
-        self.uid = pod.metadata.uid
-        self.use_buckets = logarithmic and now is not None
-        self.ready_bucket = _bucket_at(now, self.ready_since) if self.use_buckets else 0
-        self.created_bucket = _bucket_at(now, self.created) if self.use_buckets else 0
+        self.ready_since = pod_ready_time(pod) if ready else None
+        self.restarts = max_container_restarts(pod) if status.container_statuses else 0
+        self.created = meta.creation_timestamp
+        self.uid = meta.uid
+        self.use_buckets = use_buckets = logarithmic and now is not None
+        self.ready_bucket = _bucket_at(now, self.ready_since) if use_buckets and ready else 0
+        self.created_bucket = _bucket_at(now, self.created) if use_buckets else 0
 
     def __lt__(self, other: _Ranked) -> bool:
         if self.assigned != other.assigned:
@@ -315,9 +317,14 @@ def _choose(
     count: int,
     now: datetime | None,
 ) -> list[Pod]:
-    below = [index for index, prefix in enumerate(prefixes) if prefix < boundary]
-    tied = [index for index, prefix in enumerate(prefixes) if prefix == boundary]
-    ranked = ActivePodsWithRanks([pods[i] for i in tied], [-prefixes[i][4] for i in tied], now)
-    chosen_tied = {id(pod) for pod in ranked.first(count - len(below))}
-    chosen = sorted([*below, *(i for i in tied if id(pods[i]) in chosen_tied)])
-    return ActivePodsWithRanks([pods[i] for i in chosen], [-prefixes[i][4] for i in chosen], now).sorted()
+    # As ActivePodsWithRanks(...).first over the tied pods, then .sorted over the chosen ones, each
+    # pod's facts derived once.
+    ranked: dict[int, _Ranked] = {}
+    for index, prefix in enumerate(prefixes):
+        if prefix <= boundary:
+            ranked[index] = _Ranked(pods[index], -prefix[4], now, True)
+    tied = [ranked[index] for index, prefix in enumerate(prefixes) if prefix == boundary]
+    below = len(ranked) - len(tied)
+    chosen_tied = {id(one) for one in heapq.nsmallest(count - below, tied)}
+    chosen = [one for index, one in ranked.items() if prefixes[index] < boundary or id(one) in chosen_tied]
+    return [one.pod for one in sorted(chosen)]
