@@ -58,7 +58,6 @@ from store.models import (
     PodIP,
     PodStatus,
     Taint,
-    with_fields,
 )
 
 log = structlog.get_logger("setpoint.kubelet")
@@ -612,8 +611,7 @@ class Kubelet(Controller):
                 wake_at.append(ready_at)
             statuses.append(self._container_status(pod, container, runtime, ready))
         unready = [status.name for status in statuses if not status.ready]
-        # Every value is already in normal form: a plain copy, without evolve's converters.
-        status = with_fields(
+        status = attrs.evolve(
             pod.status,
             phase=phase,
             conditions=self._pod_conditions(pod, phase, started, unready),
