@@ -351,7 +351,9 @@ class EventRecorder:
                         message=event.message,
                     )
                 )
-        return await self._store.create(attrs.evolve(event, metadata=attrs.evolve(meta, resource_version="")))
+        if meta.resource_version:
+            event = attrs.evolve(event, metadata=attrs.evolve(meta, resource_version=""))
+        return await self._store.create(event)
 
     def _unique_stamp(self, now: datetime) -> int:
         # client-go names events by UnixNano. On a virtual clock many events share an instant, so stamps

@@ -218,3 +218,17 @@ def test_a_recorder_stops_writing_about_one_object_after_the_burst() -> None:
         return len((await sim.store.list(Event)).items)
 
     assert Simulation().run(scenario) == SPAM_BURST
+
+
+def test_a_repeat_of_an_event_deleted_since_is_recorded_anew() -> None:
+    async def scenario(sim: Simulation) -> list[tuple[str, int]]:
+        recorder = EventRecorder(sim.store, sim.clock, "test-controller")
+        subject = await sim.store.create(ConfigMap(metadata=ObjectMeta(name="cfg")))
+        await recorder.event(subject, NORMAL, "Synced", "all good")
+        (first,) = (await sim.store.list(Event)).items
+        await sim.store.delete(Event, first.metadata.name, first.metadata.namespace)
+        await recorder.event(subject, NORMAL, "Synced", "all good")
+        return [(e.message, e.count) for e in (await sim.store.list(Event)).items]
+
+    # As client-go does when its patch finds nothing: a create, keeping the count.
+    assert Simulation().run(scenario) == [("all good", 2)]
