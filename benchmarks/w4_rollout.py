@@ -106,10 +106,10 @@ def build(args: argparse.Namespace) -> Simulation:
     return simulation
 
 
-def pod_writes(simulation: Simulation, since: int) -> Counter[str]:
-    """Pod writes recorded in the trace from record ``since`` on, by verb."""
+def writes_of(simulation: Simulation, since: int, kind: str) -> Counter[str]:
+    """Writes of ``kind`` recorded in the trace from record ``since`` on, by verb."""
     records = list(simulation.trace)[since:]
-    return Counter(r.get("verb") for r in records if r.what == "write" and r.get("kind") == "Pod")
+    return Counter(r.get("verb") for r in records if r.what == "write" and r.get("kind") == kind)
 
 
 async def complete_deployment(simulation: Simulation) -> dict[str, Any]:
@@ -168,7 +168,8 @@ def run(args: argparse.Namespace, profiler: cProfile.Profile | None = None) -> d
             gc_meter.stop()
             task_group.cancel_scope.cancel()
         gc.unfreeze()
-        writes = pod_writes(sim, trace_start)
+        writes = writes_of(sim, trace_start, "Pod")
+        event_writes = writes_of(sim, trace_start, "Event")
         return {
             "setup_wall_seconds": setup_wall,
             "wall_seconds": wall,
@@ -177,6 +178,7 @@ def run(args: argparse.Namespace, profiler: cProfile.Profile | None = None) -> d
             "store_writes": sim.memory.revision - revision_start,
             "pod_writes": dict(sorted(writes.items())),
             "pod_creates": writes["create"],
+            "event_writes": dict(sorted(event_writes.items())),
             "revisions_checked": monitor.revisions,
             "revisions_checked_in_setup": setup_revisions,
             "violations": len(monitor.violations),
@@ -243,6 +245,12 @@ def print_report(result: dict[str, Any]) -> None:
         (f"{result['virtual_seconds']:.2f}", "virtual seconds the rollout took"),
         (fmt_rate(result["replacements_per_second"]), "pod replacements per wall second"),
         (f"{result['store_writes']:,}", f"store writes during the rollout (pods: {writes})"),
+        (
+            f"{sum(result['event_writes'].values()):,}",
+            "of which Event writes (client-go's correlator: aggregated, counted, spam-filtered; "
+            + ", ".join(f"{verb} {count:,}" for verb, count in result["event_writes"].items())
+            + ")",
+        ),
         (f"{result['gc']['seconds']:.2f}", "seconds of cyclic-GC pauses during the rollout"),
         (
             f"{result['max_total_replicas']:,} ≤ {result['surge_limit']:,}",

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 import attrs
@@ -120,19 +120,21 @@ class _Ranked:
     )
 
     def __init__(self, pod: Pod, rank: int, now: datetime | None, logarithmic: bool) -> None:
+        status, meta = pod.status, pod.metadata
         self.pod = pod
         self.assigned = bool(pod.spec.node_name)
-        self.phase = _PHASE_ORDINAL.get(pod.status.phase, 0)
-        self.ready = is_pod_ready(pod)
-        self.cost = deletion_cost(pod)
+        self.phase = _PHASE_ORDINAL.get(status.phase, 0)
+        self.ready = ready = status.ready  # is_pod_ready
+        annotations = meta.annotations
+        self.cost = deletion_cost(pod) if annotations and POD_DELETION_COST in annotations else 0
         self.rank = rank
-        self.ready_since = pod_ready_time(pod) if self.ready else None
-        self.restarts = max_container_restarts(pod)
-        self.created = pod.metadata.creation_timestamp
-        self.uid = pod.metadata.uid
-        self.use_buckets = logarithmic and now is not None
-        self.ready_bucket = _bucket_at(now, self.ready_since) if self.use_buckets else 0
-        self.created_bucket = _bucket_at(now, self.created) if self.use_buckets else 0
+        self.ready_since = pod_ready_time(pod) if ready else None
+        self.restarts = max_container_restarts(pod) if status.container_statuses else 0
+        self.created = meta.creation_timestamp
+        self.uid = meta.uid
+        self.use_buckets = use_buckets = logarithmic and now is not None
+        self.ready_bucket = _bucket_at(now, self.ready_since) if use_buckets and ready else 0
+        self.created_bucket = _bucket_at(now, self.created) if use_buckets else 0
 
     def __lt__(self, other: _Ranked) -> bool:
         if self.assigned != other.assigned:
@@ -248,18 +250,81 @@ def pods_to_delete_on_nodes(
     # Rules 1-5 are a plain lexicographic key: pods it puts before the count-th pod's key are deleted
     # whatever the later rules say, and pods it puts after are kept. Only the pods tied with the
     # count-th on that key need the full comparison, so most pods are never fully ranked.
-    phases = _PHASE_ORDINAL
     rank_of = related_on_node.get
-    prefixes: list[tuple[bool, int, bool, int, int]] = []
-    for pod in pods:
-        node, status = pod.spec.node_name, pod.status
-        annotations = pod.metadata.annotations
-        cost = deletion_cost(pod) if annotations and POD_DELETION_COST in annotations else 0
-        prefixes.append((bool(node), phases.get(status.phase, 0), status.ready, cost, -rank_of(node, 0)))
-    boundary = heapq.nsmallest(count, prefixes)[-1]
-    below = [index for index, prefix in enumerate(prefixes) if prefix < boundary]
-    tied = [index for index, prefix in enumerate(prefixes) if prefix == boundary]
-    ranked = ActivePodsWithRanks([pods[i] for i in tied], [-prefixes[i][4] for i in tied], now)
-    chosen_tied = {id(pod) for pod in ranked.first(count - len(below))}
-    chosen = sorted([*below, *(i for i in tied if id(pods[i]) in chosen_tied)])
-    return ActivePodsWithRanks([pods[i] for i in chosen], [-prefixes[i][4] for i in chosen], now).sorted()
+    prefixes = [first_rules_key(rank_facts(pod), rank_of) for pod in pods]
+    return _choose(pods, prefixes, heapq.nsmallest(count, prefixes)[-1], count, now)
+
+
+#: What rules 1-4 look at in a pod: its node name, phase ordinal, readiness and deletion cost.
+RankFacts = tuple[str, int, bool, int]
+#: The key of rules 1-5, compared as a tuple: smaller is deleted sooner.
+FirstRulesKey = tuple[bool, int, bool, int, int]
+
+
+def rank_facts(pod: Pod) -> RankFacts:
+    """What the first rules of the ranking read of ``pod`` (rule 5 adds its node's doubled-up count)."""
+    status = pod.status
+    annotations = pod.metadata.annotations
+    cost = deletion_cost(pod) if annotations and POD_DELETION_COST in annotations else 0
+    return (pod.spec.node_name, _PHASE_ORDINAL.get(status.phase, 0), status.ready, cost)
+
+
+def first_rules_key(facts: RankFacts, rank_of: Callable[[str, int], int]) -> FirstRulesKey:
+    """The key of rules 1-5 for a pod with ``facts``; ``rank_of(node, 0)`` is its node's rank."""
+    node, phase, ready, cost = facts
+    return (bool(node), phase, ready, cost, -rank_of(node, 0))
+
+
+def boundary_key(
+    counts: Mapping[RankFacts, int], related_on_node: Mapping[str, int], count: int
+) -> FirstRulesKey | None:
+    """The first-rules key of the ``count``-th pod to delete, from how many pods have each facts.
+
+    None when there are no more than ``count`` pods. The same key as ranking the pods one by one.
+    """
+    if sum(counts.values()) <= count:
+        return None
+    rank_of = related_on_node.get
+    seen = 0
+    for key, number in sorted((first_rules_key(facts, rank_of), number) for facts, number in counts.items()):
+        seen += number
+        if seen >= count:
+            return key
+    return None  # not reached: there are more than count pods
+
+
+def pods_to_delete_of_candidates(
+    candidates: Sequence[Pod],
+    related_on_node: Mapping[str, int],
+    boundary: FirstRulesKey,
+    count: int,
+    now: datetime | None,
+) -> list[Pod]:
+    """`pods_to_delete_on_nodes` of a larger set of more than ``count`` pods, given ``boundary``.
+
+    ``boundary`` is the set's `boundary_key`; ``candidates`` are those of its pods whose first-rules
+    key is at most that, in the set's order. The rest of the set would never be chosen.
+    """
+    rank_of = related_on_node.get
+    prefixes = [first_rules_key(rank_facts(pod), rank_of) for pod in candidates]
+    return _choose(candidates, prefixes, boundary, count, now)
+
+
+def _choose(
+    pods: Sequence[Pod],
+    prefixes: Sequence[FirstRulesKey],
+    boundary: FirstRulesKey,
+    count: int,
+    now: datetime | None,
+) -> list[Pod]:
+    # As ActivePodsWithRanks(...).first over the tied pods, then .sorted over the chosen ones, each
+    # pod's facts derived once.
+    ranked: dict[int, _Ranked] = {}
+    for index, prefix in enumerate(prefixes):
+        if prefix <= boundary:
+            ranked[index] = _Ranked(pods[index], -prefix[4], now, True)
+    tied = [ranked[index] for index, prefix in enumerate(prefixes) if prefix == boundary]
+    below = len(ranked) - len(tied)
+    chosen_tied = {id(one) for one in heapq.nsmallest(count - below, tied)}
+    chosen = [one for index, one in ranked.items() if prefixes[index] < boundary or id(one) in chosen_tied]
+    return [one.pod for one in sorted(chosen)]

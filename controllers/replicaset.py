@@ -33,7 +33,14 @@ import structlog
 
 from controllers.events import NORMAL, WARNING, EventRecorder
 from controllers.podutil import is_pod_active, is_pod_available, is_pod_ready
-from controllers.ranking import pods_to_delete_on_nodes
+from controllers.ranking import (
+    RankFacts,
+    boundary_key,
+    first_rules_key,
+    pods_to_delete_of_candidates,
+    pods_to_delete_on_nodes,
+    rank_facts,
+)
 from reconcile import Controller, Manager, Request, Result, WorkQueue
 from reconcile.controller import request_for
 from reconcile.expectations import UIDTrackingControllerExpectations
@@ -80,6 +87,11 @@ POD_FACTS = "namespace/controller-uid: active, ready, labels"
 #: Pods tallied by namespace and by (active, node name, labels): who is doubled up on a node.
 POD_PLACEMENT = "namespace: active, node, labels"
 
+#: Active pods by namespace, controller uid and node name: a scale-down reads only the nodes it needs.
+BY_CONTROLLER_NODE = "namespace/controller-uid/node: active pods"
+#: Pods tallied by controller bucket and by (active, `rank_facts`): where a scale-down's cut falls.
+POD_RANK_FACTS = "namespace/controller-uid: active, node, phase, ready, deletion cost"
+
 #: The longest valid pod name; a generateName prefix must leave room within it.
 _MAX_NAME_LENGTH = 253
 
@@ -124,6 +136,17 @@ def pod_placement(pod: Pod) -> PodPlacement:
 def pod_facts(pod: Pod) -> PodFacts:
     """What a ReplicaSet's status counts of a pod: active, ready, and its labels."""
     return (is_pod_active(pod), pod.status.ready, pod.metadata.labels)
+
+
+def pod_rank_facts(pod: Pod) -> tuple[bool, RankFacts]:
+    """What the scale-down ranking's first rules read of a pod, and whether it is active."""
+    return (is_pod_active(pod), rank_facts(pod))
+
+
+def index_active_by_controller_and_node(pod: Pod) -> Iterable[str]:
+    if not is_pod_active(pod):
+        return ()
+    return (f"{controller_bucket(pod)}/{pod.spec.node_name}",)
 
 
 def pod_key(pod: Pod) -> str:
@@ -450,6 +473,8 @@ class ReplicaSetController(Controller):
         self._pods.ensure_index(BY_CONTROLLER, index_by_controller)
         self._pods.ensure_tally(POD_FACTS, controller_bucket, pod_facts)
         self._pods.ensure_tally(POD_PLACEMENT, pod_namespace, pod_placement)
+        self._pods.ensure_index(BY_CONTROLLER_NODE, index_active_by_controller_and_node)
+        self._pods.ensure_tally(POD_RANK_FACTS, controller_bucket, pod_rank_facts)
         self._run_queue: WorkQueue[Request] | None = None
         self._expectations: UIDTrackingControllerExpectations[Request] = UIDTrackingControllerExpectations(
             self._clock
@@ -588,6 +613,31 @@ class ReplicaSetController(Controller):
             if active and any(selector.matches(labels) for selector in selectors):
                 on_node[node] = on_node.get(node, 0) + count
         return on_node
+
+    def pods_to_delete(self, rs: ReplicaSet, count: int) -> list[Pod]:
+        """`pods_to_delete_on_nodes` of the active pods ``rs`` controls, visiting only those it may pick.
+
+        The tally of their ranking facts tells the first-rules key of the ``count``-th pod to go; only
+        the pods on nodes holding pods at or below that key are read, through the per-node index.
+        """
+        bucket = f"{rs.metadata.namespace}/{rs.metadata.uid}"
+        tally = cast(Mapping[tuple[bool, RankFacts], int], self._pods.tally(POD_RANK_FACTS, bucket))
+        counts = {facts: number for (active, facts), number in tally.items() if active}
+        related = self.related_pods_on_nodes(rs)
+        boundary = boundary_key(counts, related, count)
+        if boundary is None:
+            # Deleting them all: no need to rank.
+            return filter_active_pods(self._pods.by_index(BY_CONTROLLER, bucket))[:count]
+        rank_of = related.get
+        nodes = {facts[0] for facts in counts if first_rules_key(facts, rank_of) <= boundary}
+        candidates = [
+            pod
+            for node in nodes
+            for pod in self._pods.by_index(BY_CONTROLLER_NODE, f"{bucket}/{node}")
+            if first_rules_key(rank_facts(pod), rank_of) <= boundary
+        ]
+        candidates.sort(key=key_of)
+        return pods_to_delete_of_candidates(candidates, related, boundary, count, self._clock.now())
 
     # --- events -----------------------------------------------------------------------------------
 
@@ -769,11 +819,11 @@ class ReplicaSetController(Controller):
             surplus = min(diff, self._burst_replicas)
             log.info("too many replicas", need=rs.spec.replicas, deleting=surplus)
             if claimed is None:
-                owned = self._pods.by_index(BY_CONTROLLER, f"{rs.metadata.namespace}/{rs.metadata.uid}")
-                claimed = filter_active_pods(owned)
-            victims = pods_to_delete_on_nodes(
-                claimed, self.related_pods_on_nodes(rs), surplus, self._clock.now()
-            )
+                victims = self.pods_to_delete(rs, surplus)
+            else:
+                victims = pods_to_delete_on_nodes(
+                    claimed, self.related_pods_on_nodes(rs), surplus, self._clock.now()
+                )
             expectations.expect_deletions(request, [pod_key(pod) for pod in victims])
             errors: list[Exception] = []
             for pod in victims:

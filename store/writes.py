@@ -288,14 +288,14 @@ def plan_delete(
         finalizers.append(FINALIZER_FOREGROUND)
     if grace == 0 and not finalizers and not strategy.blocking_finalizers(current):
         return DeletePlan(Deletion.REMOVE, current)
-    deleting_meta = attrs.evolve(
+    deleting_meta = with_fields(
         meta,
         finalizers=tuple(finalizers),
         deletion_timestamp=now + timedelta(seconds=grace),
         deletion_grace_period_seconds=grace,
         generation=meta.generation + 1 if meta.generation else 0,
     )
-    deleting = attrs.evolve(current, metadata=deleting_meta)
+    deleting = with_fields(current, metadata=deleting_meta)
     if isinstance(deleting, Namespace):
         terminating = attrs.evolve(deleting.status, phase="Terminating")
         deleting = replace(deleting, status=terminating)
@@ -337,7 +337,7 @@ def bind(info: KindInfo, pod: Pod, node_name: str, uid: str | None) -> Pod:
         raise conflict(info.resource, name, "pod is being deleted, cannot be assigned to a host")
     if pod.spec.node_name:
         raise conflict(info.resource, name, f"pod {name} is already assigned to node {pod.spec.node_name!r}")
-    return attrs.evolve(pod, spec=attrs.evolve(pod.spec, node_name=node_name))
+    return with_fields(pod, spec=with_fields(pod.spec, node_name=node_name))
 
 
 # --- helpers -------------------------------------------------------------------------------------

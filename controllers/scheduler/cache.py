@@ -22,7 +22,7 @@ from typing import Any
 
 import attrs
 
-from store.models import Container, Node, Pod
+from store.models import Container, Node, Pod, with_fields
 from store.quantity import InvalidQuantity, Quantity, parse_quantity
 
 CPU = "cpu"
@@ -452,7 +452,7 @@ class SchedulerCache:
             self._usage[name] = usage
         node = self._nodes.get(name)
         if node is not None:
-            self._infos[name] = attrs.evolve(
+            self._infos[name] = with_fields(
                 self._infos[name],
                 requested=usage.requested,
                 non_zero_requested=usage.non_zero_requested,

@@ -52,7 +52,7 @@ from controllers.scheduler.queue import (
 from reconcile.controller import Controller, Crash, Request, Result, current_controller
 from reconcile.informer import BY_NODE, DeletedFinalStateUnknown, Informer, final_state, index_by_node_name
 from store import StoreError
-from store.models import Node, Pod, PodCondition
+from store.models import Node, Pod, PodCondition, with_fields
 from store.seams import Rng
 
 if TYPE_CHECKING:
@@ -439,7 +439,7 @@ class Scheduler(Controller):
             await self._handle_failure(info, failure)
             return
         node = result.suggested_host
-        assumed = attrs.evolve(pod, spec=attrs.evolve(pod.spec, node_name=node))
+        assumed = with_fields(pod, spec=with_fields(pod.spec, node_name=node))
         self.cache.assume_pod(assumed)
         await self._bind(info, assumed, result)
 

@@ -7,6 +7,7 @@ Tables ported from TestSortingActivePodsWithRanks and TestSortingActivePods
 from __future__ import annotations
 
 import random
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,10 +17,14 @@ from hypothesis import strategies as st
 from controllers.ranking import (
     POD_DELETION_COST,
     ActivePodsWithRanks,
+    boundary_key,
     deletion_cost,
+    first_rules_key,
     logarithmic_rank_diff,
     pods_to_delete,
+    pods_to_delete_of_candidates,
     pods_to_delete_on_nodes,
+    rank_facts,
     ranked_by_related_pods_on_same_node,
 )
 from store.models import ContainerStatus, ObjectMeta, Pod, PodCondition, PodSpec, PodStatus
@@ -401,3 +406,23 @@ def test_choosing_by_the_first_rules_then_ranking_ties_deletes_what_the_full_sor
     ranks = [on_node[p.spec.node_name] for p in pods]
     expected = ActivePodsWithRanks(pods, ranks, None).sorted()[:count]
     assert pods_to_delete_on_nodes(pods, on_node, count, None) == expected
+
+
+@given(ranked_pods(), st.data())
+def test_a_cut_found_from_the_facts_counts_deletes_what_ranking_every_pod_does(
+    case: tuple[list[Pod], dict[str, int]], data: st.DataObject
+) -> None:
+    # The ReplicaSet controller's scale-down: the tally of rank facts gives the cut, and only the pods
+    # at or below it are read, in the same (name) order.
+    pods, on_node = case
+    pods.sort(key=lambda p: p.metadata.name)
+    count = data.draw(st.integers(min_value=1, max_value=len(pods)), label="count")
+    counts = Counter(rank_facts(p) for p in pods)
+    boundary = boundary_key(counts, on_node, count)
+    if boundary is None:
+        assert count == len(pods)
+        return
+    # Without a clock the comparison is a consistent order, so the full stable sort is the oracle.
+    expected = ActivePodsWithRanks(pods, [on_node[p.spec.node_name] for p in pods], None).sorted()[:count]
+    candidates = [p for p in pods if first_rules_key(rank_facts(p), on_node.get) <= boundary]
+    assert pods_to_delete_of_candidates(candidates, on_node, boundary, count, None) == expected
