@@ -1,7 +1,7 @@
 """Run the benchmarks, each in its own process, and put their headline figures in one table.
 
-``python -m benchmarks.run`` (or ``make bench``) runs W1, W2, W3, W4, W5 and W6 in turn, each as
-``python -m benchmarks.<module>`` in a subprocess of its own (a fresh heap, no state carried from one to
+``python -m benchmarks.run`` (or ``make bench``) runs W1, W2, W3, W3-etcd, W4, W5 and W6 in turn, each
+as ``python -m benchmarks.<module>`` in a subprocess of its own (a fresh heap, no state carried from one to
 the next), collects the JSON each writes, and writes
 
 - ``benchmarks/results/summary.json``: per benchmark, its status, run time and headline figures per event
@@ -16,7 +16,8 @@ extra) those that run on real time run again with uvloop's loop policy. Those on
 their clock is looptime, which patches the pure-Python asyncio loop (its selector and ``time()``), and
 uvloop's loop, written in Cython over libuv, has neither to patch. The table says so in their column.
 
-A benchmark whose module is missing (W3, W4 while they are being written) is skipped with a message.
+A benchmark whose module is missing (W3, W4 while they are being written), or that needs what this
+machine lacks (W3-etcd without the ``etcd`` binary), is skipped with a message.
 
 ``--quick`` runs each benchmark's own smoke size; ``--only W5 W6`` a subset (merged into the last
 summary of the same kind); ``--no-uvloop`` the asyncio column only. Exit status 1 if a benchmark
@@ -42,6 +43,7 @@ from typing import Any
 import attrs
 
 from benchmarks._common import OUTPUT_ENV, RESULTS_DIR, headline, machine_info, write_json
+from store.etcd_server import INSTALL_HINT, etcd_binary
 
 LOOPS = ("asyncio", "uvloop")
 UVLOOP_NOT_APPLICABLE = "n/a: virtual time (looptime patches asyncio's own loop; uvloop has nothing to patch)"
@@ -58,6 +60,12 @@ class Benchmark:
     quick: tuple[str, ...] = ("--quick",)
     full: tuple[str, ...] = ()
     extract: Extractor | None = None
+    #: Why it cannot run on this machine (None when it can).
+    missing: Callable[[], str | None] = lambda: None
+    #: Why it is not run again under uvloop although it runs on real time (None: it is).
+    no_uvloop: str | None = None
+    #: How many times the runner's per-run timeout it may take.
+    timeout_factor: float = 1.0
 
 
 # --- headline figures of benchmarks that do not write their own ------------------------------------
@@ -129,6 +137,10 @@ def _generic(result: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def _etcd_missing() -> str | None:
+    return None if etcd_binary() is not None else f"no etcd binary ({INSTALL_HINT})"
+
+
 BENCHMARKS = (
     Benchmark("W1", "w1_store", "in-memory store: writes, watch fan-out, lists", "real", extract=_w1),
     Benchmark(
@@ -139,6 +151,15 @@ BENCHMARKS = (
         full=("--reference-decisions", "1000"),
     ),
     Benchmark("W3", "w3_scale", "5,000 nodes, 150,000 pods from empty", "virtual", extract=_generic),
+    Benchmark(
+        "W3-etcd",
+        "w3_etcd",
+        "reduced W3 (500 nodes, 15,000 pods) on MemoryStore and EtcdStore (disk, /dev/shm), real time",
+        "real",
+        missing=_etcd_missing,
+        no_uvloop="not run: three real-time backends take half an hour; etcd's round trips dominate",
+        timeout_factor=2.0,
+    ),
     Benchmark("W4", "w4_rollout", "rolling update of 10,000 replicas", "virtual", extract=_w4),
     Benchmark("W5", "w5_node_failure", "500 of 5,000 nodes stop heartbeating", "virtual"),
     Benchmark("W6", "w6_endpoints", "10,000 Services, readiness flips at 1,000/s", "real"),
@@ -159,6 +180,7 @@ def uvloop_installed() -> bool:
 def run_one(benchmark: Benchmark, loop: str, quick: bool, timeout: float) -> dict[str, Any]:
     """Run one benchmark in a subprocess on ``loop``; its status, wall time, output tail and JSON."""
     args = list(benchmark.quick if quick else benchmark.full)
+    timeout *= benchmark.timeout_factor
     with tempfile.TemporaryDirectory(prefix="setpoint-bench-") as tmp:
         output = Path(tmp) / "result.json"
         command = [sys.executable, "-m", "benchmarks.run", "--child", loop, benchmark.module, *args]
@@ -293,19 +315,23 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--quick", action="store_true", help="each benchmark's smoke size")
-    parser.add_argument("--only", nargs="+", metavar="W", help="run these only (W1 … W6)")
+    parser.add_argument("--only", nargs="+", metavar="W", help="run these only (W1 … W6, W3-etcd)")
     parser.add_argument("--no-uvloop", action="store_true", help="the asyncio column only")
     parser.add_argument(
-        "--timeout", type=float, default=None, help="per run, seconds (default 1800; quick 300)"
+        "--timeout",
+        type=float,
+        default=None,
+        help="per run, seconds (default 1800; quick 300; W3-etcd twice that)",
     )
     parser.add_argument("--results", type=Path, default=RESULTS_DIR, help="where summary.json/.md go")
     parser.add_argument("--child", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.only:
-        known = {b.key for b in BENCHMARKS}
+        known = {b.key.upper() for b in BENCHMARKS}
         unknown = sorted({name.upper() for name in args.only} - known)
         if unknown:
-            parser.error(f"unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+            keys = ", ".join(b.key for b in BENCHMARKS)
+            parser.error(f"unknown benchmark(s) {', '.join(unknown)}; known: {keys}")
     args.timeout = args.timeout or (300.0 if args.quick else 1800.0)
     return args
 
@@ -328,7 +354,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     failed = False
     for benchmark in BENCHMARKS:
-        if wanted is not None and benchmark.key not in wanted:
+        if wanted is not None and benchmark.key.upper() not in wanted:
             continue
         entry: dict[str, Any] = {
             "module": benchmark.module,
@@ -340,11 +366,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             entry.update(status="skipped", why=f"benchmarks/{benchmark.module}.py is not there")
             print(f"{benchmark.key}: skipped, benchmarks/{benchmark.module}.py is not there", flush=True)
             continue
+        if (why := benchmark.missing()) is not None:
+            entry.update(status="skipped", why=why)
+            print(f"{benchmark.key}: skipped, {why}", flush=True)
+            continue
         entry["status"] = "ran"
         entry["loops"] = {}
         for loop in LOOPS:
             if loop == "uvloop" and benchmark.clock == "virtual":
                 entry["loops"][loop] = {"status": "n/a", "why": UVLOOP_NOT_APPLICABLE}
+                continue
+            if loop == "uvloop" and benchmark.no_uvloop is not None:
+                entry["loops"][loop] = {"status": "not run", "why": benchmark.no_uvloop}
                 continue
             if loop == "uvloop" and not uvloop:
                 why = (

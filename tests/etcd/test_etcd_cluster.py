@@ -2,25 +2,32 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import attrs
 import pytest
 
 from controllers.cluster import Cluster
 from controllers.podutil import is_pod_ready
+from store import Conflict, Store
 from store.etcd import EtcdStore
 from store.etcd_server import INSTALL_HINT, EtcdServer, etcd_binary
 from store.manifests import load_paths
-from store.models import Deployment, Pod, ReplicaSet
+from store.models import Deployment, Object, Pod, ReplicaSet
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 MYSQL_NODE = {"node-1": {"component": "mysql"}}
 REVISION = "deployment.kubernetes.io/revision"
+UPDATE_ATTEMPTS = 5
+UPDATE_BACKOFF = 0.01
+
+K = TypeVar("K", bound=Object)
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +66,27 @@ async def eventually(
         await cluster.advance(0.2)
 
 
+async def update_retrying(
+    store: Store, kind: type[K], name: str, namespace: str, change: Callable[[K], K]
+) -> K:
+    """Read the object, ``change`` it and update it; on Conflict read and change it again.
+
+    The controllers write the object's status while the test changes its spec, so a read-then-update
+    can lose the compare-and-swap under load: a client retries (client-go's ``retry.RetryOnConflict``
+    with ``DefaultRetry``: five attempts, 10 ms apart), and so does the test.
+    """
+    attempt = 1
+    while True:
+        current = await store.get(kind, name, namespace)
+        try:
+            return await store.update(change(current))
+        except Conflict:
+            if attempt == UPDATE_ATTEMPTS:
+                raise
+        attempt += 1
+        await asyncio.sleep(UPDATE_BACKOFF)
+
+
 async def _converges(cluster: Cluster) -> None:
     await cluster.apply(load_paths([EXAMPLES / "myblog"]))
     await eventually(cluster, _converged)
@@ -87,13 +115,14 @@ async def test_rolling_update_from_v1_to_v2_ends_with_two_v2_pods_and_the_old_se
 async def _rolls_out(cluster: Cluster) -> None:
     await cluster.apply(load_paths([EXAMPLES / "myblog"]))
     await eventually(cluster, _converged)
-    deployment = await cluster.get(Deployment, "myblog", "jds")
-    pod_spec = deployment.spec.template.spec
-    v2 = attrs.evolve(pod_spec, containers=[attrs.evolve(pod_spec.containers[0], image="myblog:v2")])
-    template = attrs.evolve(deployment.spec.template, spec=v2)
-    await cluster.store.update(
-        attrs.evolve(deployment, spec=attrs.evolve(deployment.spec, template=template))
-    )
+
+    def to_v2(deployment: Deployment) -> Deployment:
+        pod_spec = deployment.spec.template.spec
+        v2 = attrs.evolve(pod_spec, containers=[attrs.evolve(pod_spec.containers[0], image="myblog:v2")])
+        template = attrs.evolve(deployment.spec.template, spec=v2)
+        return attrs.evolve(deployment, spec=attrs.evolve(deployment.spec, template=template))
+
+    await update_retrying(cluster.store, Deployment, "myblog", "jds", to_v2)
     await eventually(cluster, _rolled_out)
 
 

@@ -13,11 +13,12 @@ import subprocess
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import attrs
 import pytest
 
-from store import NotFound
+from store import Conflict, NotFound, Store
 from store.etcd import EtcdStore
 from store.etcd_server import INSTALL_HINT, EtcdServer, etcd_binary
 from store.models import (
@@ -27,6 +28,7 @@ from store.models import (
     DeploymentStrategy,
     LabelSelector,
     Lease,
+    Object,
     ObjectMeta,
     Pod,
     PodSpec,
@@ -38,6 +40,10 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 ROOT = Path(__file__).resolve().parents[2]
 LEASE_DURATION = 2.0
 RETRY_PERIOD = 0.3
+UPDATE_ATTEMPTS = 5
+UPDATE_BACKOFF = 0.01
+
+K = TypeVar("K", bound=Object)
 
 MANAGER = f"""
 import sys, anyio
@@ -112,6 +118,17 @@ def deployment(image: str, replicas: int = 3) -> Deployment:
     )
 
 
+def with_image(image: str) -> Callable[[Deployment], Deployment]:
+    """A change of the Deployment's pod template to one container running ``image``."""
+
+    def change(d: Deployment) -> Deployment:
+        spec = attrs.evolve(d.spec.template.spec, containers=(Container(name="web", image=image),))
+        template = attrs.evolve(d.spec.template, spec=spec)
+        return attrs.evolve(d, spec=attrs.evolve(d.spec, template=template))
+
+    return change
+
+
 async def until(
     store: EtcdStore, check: Callable[[EtcdStore], Awaitable[bool]], timeout: float = 30.0
 ) -> None:
@@ -121,6 +138,27 @@ async def until(
     while not await check(store):
         assert loop.time() < deadline, f"{check.__name__} still false after {timeout} s"
         await asyncio.sleep(0.1)
+
+
+async def update_retrying(
+    store: Store, kind: type[K], name: str, namespace: str, change: Callable[[K], K]
+) -> K:
+    """Read the object, ``change`` it and update it; on Conflict read and change it again.
+
+    The controllers write the object's status while the test changes its spec, so a read-then-update
+    can lose the compare-and-swap under load: a client retries (client-go's ``retry.RetryOnConflict``
+    with ``DefaultRetry``: five attempts, 10 ms apart), and so does the test.
+    """
+    attempt = 1
+    while True:
+        current = await store.get(kind, name, namespace)
+        try:
+            return await store.update(change(current))
+        except Conflict:
+            if attempt == UPDATE_ATTEMPTS:
+                raise
+        attempt += 1
+        await asyncio.sleep(UPDATE_BACKOFF)
 
 
 async def holder(store: EtcdStore) -> str:
@@ -172,8 +210,13 @@ async def test_when_the_leader_is_killed_the_other_manager_takes_over_and_the_cl
             gap = (after.spec.acquire_time - before.spec.renew_time).total_seconds()
             assert gap + RETRY_PERIOD >= LEASE_DURATION
             assert gap <= LEASE_DURATION + 4 * RETRY_PERIOD + 1.0
-            current = await store.get(Deployment, "web", "default")
-            await store.update(attrs.evolve(current, spec=attrs.evolve(current.spec, replicas=5)))
+            await update_retrying(
+                store,
+                Deployment,
+                "web",
+                "default",
+                lambda d: attrs.evolve(d, spec=attrs.evolve(d.spec, replicas=5)),
+            )
 
             async def five(s: EtcdStore) -> bool:
                 return len(await live_pods(s)) == 5
@@ -202,16 +245,7 @@ async def test_kill_9_of_the_leader_during_a_rollout_loses_no_write_and_never_ov
                 return len(await live_pods(s)) == 3
 
             await until(store, v1)
-            current = await store.get(Deployment, "web", "default")
-            template = attrs.evolve(
-                current.spec.template,
-                spec=attrs.evolve(
-                    current.spec.template.spec, containers=(Container(name="web", image="web:v2"),)
-                ),
-            )
-            acknowledged = await store.update(
-                attrs.evolve(current, spec=attrs.evolve(current.spec, template=template))
-            )
+            acknowledged = await update_retrying(store, Deployment, "web", "default", with_image("web:v2"))
             managers.kill("a")
             most = 0
 
