@@ -9,7 +9,11 @@ between writes, missed events and retries — the faults the toolkit throws at i
   of a pod already gone is a no-op;
 - it counts only pods it controls (ownerReference with ``controller: true`` and its uid), never pods that
   merely match its labels;
-- status is written last and derived from what exists, never used as a record of what was done.
+- status is written last and derived from what exists, never used as a record of what was done;
+- it *expects* the pods it creates (`reconcile.expectations`, client-go's ControllerExpectations) and
+  does nothing more for a PodSet until its cache has shown them: a cache that has not caught up with its
+  own creates would count them missing and, if the PodSet was scaled down meanwhile, report the new
+  generation as done while a pod it no longer wants still runs.
 
 Run it (``.venv/bin/python examples/custom_controller/podset.py``) to see a PodSet scale on virtual time.
 """
@@ -22,6 +26,8 @@ from typing import ClassVar
 import attrs
 
 from reconcile import Controller, Manager, Request, Result
+from reconcile.expectations import ControllerExpectations
+from reconcile.informer import DeletedFinalStateUnknown
 from reconcile.testing import Simulation
 from store import AlreadyExists, FrozenDict, NotFound, Scheme
 from store.models import (
@@ -101,21 +107,42 @@ class PodSetReconciler:
         self.store = manager.store
         self.podsets = manager.informer(PodSet)
         self.pods = manager.informer(Pod)
+        self.expectations: ControllerExpectations[Request] = ControllerExpectations(manager.clock)
+        self.pods.add_handler(_CreationObserver(self.expectations))
 
     async def reconcile(self, request: Request) -> Result | None:
         podset = self.podsets.get(request.name, request.namespace)
         if podset is None or podset.metadata.deletion_timestamp is not None:
+            self.expectations.delete_expectations(request)
             return None  # the garbage collector removes the pods it owns
+        if not self.expectations.satisfied_expectations(request):
+            # Its own creates are not in the cache yet; their arrival enqueues the PodSet again. Should
+            # one never arrive (created and deleted while the watch was down), the expectations expire.
+            expires_in = self.expectations.expires_in(request)
+            return Result(requeue_after=expires_in + 1.0) if expires_in is not None else None
         mine = {
             pod.metadata.name: pod
             for pod in self.pods.list(namespace=request.namespace)
             if controlled_by(pod, podset)
         }
         wanted = {f"{podset.metadata.name}-{index}" for index in range(podset.spec.replicas)}
-        for index in range(podset.spec.replicas):
-            if f"{podset.metadata.name}-{index}" not in mine:
-                with contextlib.suppress(AlreadyExists):  # a stale cache: it is there already
+        missing = [
+            index for index in range(podset.spec.replicas) if f"{podset.metadata.name}-{index}" not in mine
+        ]
+        unsent = len(missing)
+        self.expectations.expect_creations(request, unsent)
+        try:
+            for index in missing:
+                try:
                     await self.store.create(pod_for(podset, index))
+                except AlreadyExists:
+                    # A stale cache: the pod is there already. Its event may never come (a delete may
+                    # overtake it), so, as client-go does for every failed create, stop waiting for it.
+                    self.expectations.creation_observed(request)
+                unsent -= 1
+        finally:
+            # An error or a crash cut the loop short: the creates not made will never be observed.
+            self.expectations.lower_expectations(request, unsent, 0)
         for name in sorted(set(mine) - wanted):
             with contextlib.suppress(NotFound):
                 await self.store.delete(Pod, name, request.namespace, uid=mine[name].metadata.uid)
@@ -125,6 +152,24 @@ class PodSetReconciler:
         if status != podset.status:
             await self.store.update_status(attrs.evolve(podset, status=status))
         return None
+
+
+class _CreationObserver:
+    """Lowers a PodSet's expectations as its pods show up in the cache."""
+
+    def __init__(self, expectations: ControllerExpectations[Request]) -> None:
+        self.expectations = expectations
+
+    def on_add(self, pod: Pod) -> None:
+        ref = pod.metadata.controller_ref()
+        if ref is not None and ref.kind == PodSet.kind:
+            self.expectations.creation_observed(Request(pod.metadata.namespace, ref.name))
+
+    def on_update(self, old: Pod, new: Pod) -> None:
+        pass
+
+    def on_delete(self, pod: Pod | DeletedFinalStateUnknown[Pod]) -> None:
+        pass
 
 
 def podset_controller(manager: Manager) -> Controller:

@@ -20,6 +20,7 @@ from controllers.garbagecollector import GarbageCollector
 from controllers.testing.invariants import AtMostOneControllerOwner
 from reconcile import Controller, Manager
 from reconcile.testing import Invariant, SimulationMachine, World, action
+from reconcile.testing.faults import Delay
 from reconcile.testing.simulation import Simulation
 from store import Conflict, FrozenDict, NotFound, Scheme
 from store.models import Container, ObjectMeta, Pod, PodSpec
@@ -154,3 +155,31 @@ PodSetMachine.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 TestPodSet = PodSetMachine.TestCase
+
+
+def test_a_podset_scaled_down_before_its_own_create_is_seen_waits_for_it() -> None:
+    """The story the machine once shrank a failure to: the pod watch lags, the PodSet creates web-0 and
+    is scaled to 0 before its cache shows web-0. Acting then would report generation 2 as done with
+    web-0 still running; with expectations it waits for web-0 to show up, then deletes it."""
+
+    async def story(sim: Simulation) -> tuple[list[tuple[int, int]], list[str]]:
+        sim.manager.add(podset_controller(sim.manager))
+        Delay("Pod", seconds=5.0).arm(sim)
+        await sim.memory.create(podset("web", 1))
+        await sim.advance(1.0)  # web-0 is created; the controller's pod cache shows it at t=5
+        current = await sim.memory.get(PodSet, "web", "default")
+        await sim.memory.update(attrs.evolve(current, spec=attrs.evolve(current.spec, replicas=0)))
+        seen: list[tuple[int, int]] = []  # (observedGeneration, live pods) at each status write
+        for _ in range(20):
+            await sim.advance(0.5)
+            ps = await sim.memory.get(PodSet, "web", "default")
+            live = [p for p in (await sim.memory.list(Pod)).items if p.metadata.deletion_timestamp is None]
+            seen.append((ps.status.observed_generation, len(live)))
+        sim.faults.clear()
+        await sim.settle()
+        return seen, [p.metadata.name for p in (await sim.memory.list(Pod)).items]
+
+    seen, remaining = Simulation(seed=1, scheme=podset_scheme()).run(story)
+    assert all(pods == 0 for generation, pods in seen if generation == 2), seen
+    assert seen[-1] == (2, 0)
+    assert remaining == []
