@@ -134,11 +134,6 @@ class Informer(Generic[M]):
         self._all_sorted: builtins.list[Key] | None = None
         # Tallies: name -> (bucket function, facts function, bucket -> facts -> how many objects).
         self._tallies: dict[str, tuple[BucketFunc[M], FactsFunc[M], dict[str, dict[Hashable, int]]]] = {}
-        # What each cached object was filed under, so that an update or a delete un-files it without
-        # calling the functions again on the old object: per key, the values of every index (in the
-        # order of _index_funcs) and the (bucket, facts) of every tally (in the order of _tallies).
-        self._filed: dict[Key, builtins.list[tuple[str, ...]]] = {}
-        self._tallied: dict[Key, builtins.list[tuple[str, Hashable]]] = {}
         self._handlers: list[EventHandler[M]] = []
         self._revision = 0
         self._synced = False
@@ -224,11 +219,8 @@ class Informer(Generic[M]):
             raise ValueError(f"index {name!r} already exists")
         self._index_funcs[name] = func
         index: dict[str, dict[Key, None]] = {}
-        filed = self._filed
         for key, obj in self._cache.items():
-            values = tuple(func(obj))
-            filed[key].append(values)
-            for value in values:
+            for value in func(obj):
                 index.setdefault(value, {})[key] = None
         self._indexes[name] = index
 
@@ -246,11 +238,8 @@ class Informer(Generic[M]):
         if name in self._tallies:
             return
         counts: dict[str, dict[Hashable, int]] = {}
-        tallied = self._tallied
-        for key, obj in self._cache.items():
-            entry = (bucket(obj), facts(obj))
-            tallied[key].append(entry)
-            _count(counts, *entry, 1)
+        for obj in self._cache.values():
+            _count(counts, bucket(obj), facts(obj), 1)
         self._tallies[name] = (bucket, facts, counts)
 
     def add_handler(self, handler: EventHandler[M]) -> None:
@@ -360,14 +349,11 @@ class Informer(Generic[M]):
         sorted_keys = self._sorted
         if old is None:
             self._all_sorted = None
-            previous = None
-        else:
-            previous = self._filed[key]
-        filed = self._filed[key] = [tuple(func(obj)) for func in self._index_funcs.values()]
-        for position, (name, index) in enumerate(self._indexes.items()):
-            new_values = filed[position]
-            if previous is not None:
-                old_values = previous[position]
+        for name, func in self._index_funcs.items():
+            index = self._indexes[name]
+            new_values = tuple(func(obj))
+            if old is not None:
+                old_values = tuple(func(old))
                 if old_values == new_values:
                     continue
                 for value in old_values:
@@ -376,35 +362,25 @@ class Informer(Generic[M]):
             for value in new_values:
                 index.setdefault(value, {})[key] = None
                 sorted_keys.pop((name, value), None)
-        tallies = self._tallies
-        if not tallies:
-            self._tallied[key] = []
-            return
-        previous_tallied = None if old is None else self._tallied[key]
-        tallied = self._tallied[key] = [
-            (bucket_of(obj), facts_of(obj)) for bucket_of, facts_of, _ in tallies.values()
-        ]
-        for position, (_, _, counts) in enumerate(tallies.values()):
-            entry = tallied[position]
-            if previous_tallied is not None:
-                old_entry = previous_tallied[position]
-                if old_entry == entry:
+        for bucket_of, facts_of, counts in self._tallies.values():
+            new_bucket, new_facts = bucket_of(obj), facts_of(obj)
+            if old is not None:
+                old_bucket, old_facts = bucket_of(old), facts_of(old)
+                if old_bucket == new_bucket and old_facts == new_facts:
                     continue
-                _count(counts, *old_entry, -1)
-            _count(counts, *entry, 1)
+                _count(counts, old_bucket, old_facts, -1)
+            _count(counts, new_bucket, new_facts, 1)
 
     def _remove(self, key: Key, old: M) -> None:
         del self._cache[key]
         self._all_sorted = None
         sorted_keys = self._sorted
-        filed = self._filed.pop(key)
-        for position, (name, index) in enumerate(self._indexes.items()):
-            for value in filed[position]:
-                _discard(index, value, key)
+        for name, func in self._index_funcs.items():
+            for value in func(old):
+                _discard(self._indexes[name], value, key)
                 sorted_keys.pop((name, value), None)
-        tallied = self._tallied.pop(key)
-        for position, (_, _, counts) in enumerate(self._tallies.values()):
-            _count(counts, *tallied[position], -1)
+        for bucket_of, facts_of, counts in self._tallies.values():
+            _count(counts, bucket_of(old), facts_of(old), -1)
 
     # --- notifications --------------------------------------------------------------------------
 
