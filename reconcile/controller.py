@@ -272,8 +272,8 @@ class Controller:
         structlog.contextvars.bind_contextvars(
             namespace=request.namespace, name=request.name, reconcile_id=reconcile_id(ids)
         )
-        clock = manager.clock
-        started = clock.monotonic()
+        monotonic = manager.clock.monotonic
+        started = monotonic()
         try:
             if self.timeout is None:
                 result = await self.reconciler.reconcile(request)
@@ -284,12 +284,12 @@ class Controller:
             raise
         except TerminalError as exc:
             queue.forget(request)
-            metrics.reconciled(ReconcileOutcome.TERMINAL_ERROR, clock.monotonic() - started)
+            metrics.reconciled(ReconcileOutcome.TERMINAL_ERROR, monotonic() - started)
             self._record_reconcile(manager, request, "terminal")
             log.error("reconcile failed terminally", error=str(exc))
             return
         except Exception as exc:
-            metrics.reconciled(ReconcileOutcome.ERROR, clock.monotonic() - started)
+            metrics.reconciled(ReconcileOutcome.ERROR, monotonic() - started)
             self._record_reconcile(manager, request, "error")
             if self.max_retries is not None and queue.num_requeues(request) >= self.max_retries:
                 queue.forget(request)
@@ -311,13 +311,19 @@ class Controller:
         else:
             queue.forget(request)
             outcome = ReconcileOutcome.SUCCESS
-        metrics.reconciled(outcome, clock.monotonic() - started)
-        self._record_reconcile(manager, request, outcome.value)
+        metrics.reconciled(outcome, monotonic() - started)
+        trace = manager.trace
+        if trace is not None:  # no rendering of the request when nothing keeps it
+            trace.record("reconcile", controller=self.name, request=str(request), result=_RESULT[outcome])
 
     def _record_reconcile(self, manager: Manager, request: Request, result: str) -> None:
         trace = manager.trace
         if trace is not None:  # no rendering of the request when nothing keeps it
             trace.record("reconcile", controller=self.name, request=str(request), result=result)
+
+
+#: The trace's ``result`` of a reconcile that returned, by outcome (an enum's ``value`` is a descriptor call).
+_RESULT = {outcome: outcome.value for outcome in ReconcileOutcome}
 
 
 class _EnqueueSelf:

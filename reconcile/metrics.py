@@ -13,6 +13,10 @@ or two tests, never share series). From it come:
   (``controller_runtime_*{controller}``), every series created at zero up front as controller-runtime does,
   so that dashboards and alerts see zeros rather than missing series.
 
+Both count in plain numbers and one collector in the registry turns them into metric families only when
+it is scraped: a reconcile pays a few integer additions, not a locked Prometheus child per increment.
+(The families carry no ``_created`` samples, which client-go and controller-runtime do not expose.)
+
 Asking again for a name gives the same object: a restarted controller, with a new queue, keeps counting
 in the same series. This module only counts: it serves no HTTP endpoint and decides nothing about
 retries. A queue built without metrics reports to `NoWorkQueueMetrics`, which does nothing.
@@ -21,10 +25,19 @@ retries. A queue built without metrics reports to `NoWorkQueueMetrics`, which do
 from __future__ import annotations
 
 import enum
-from collections.abc import Hashable
+import itertools
+from bisect import bisect_left
+from collections.abc import Hashable, Iterator
 from typing import Protocol
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry
+from prometheus_client.metrics_core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.utils import floatToGoString
 
 from reconcile.clock import Clock, RealClock
 
@@ -101,167 +114,101 @@ _RESULT_LABEL = {outcome: outcome.value for outcome in ReconcileOutcome} | {
 }
 
 
-class _WorkQueueFamilies:
-    def __init__(self, registry: CollectorRegistry) -> None:
-        labels = ("name",)
-        self.depth = Gauge(
-            "workqueue_depth", "Items waiting in the workqueue to be processed", labels, registry=registry
-        )
-        self.adds = Counter(
-            "workqueue_adds_total",
-            "Adds to the workqueue that were not already waiting",
-            labels,
-            registry=registry,
-        )
-        self.queue_duration = Histogram(
-            "workqueue_queue_duration_seconds",
-            "Seconds an item waits in the workqueue before a worker takes it",
-            labels,
-            buckets=WORKQUEUE_BUCKETS,
-            registry=registry,
-        )
-        self.work_duration = Histogram(
-            "workqueue_work_duration_seconds",
-            "Seconds a worker takes to process an item of the workqueue",
-            labels,
-            buckets=WORKQUEUE_BUCKETS,
-            registry=registry,
-        )
-        self.unfinished_work = Gauge(
-            "workqueue_unfinished_work_seconds",
-            "Seconds spent so far on the items being processed, not yet in work_duration; "
-            "its rate of increase is the number of stuck workers",
-            labels,
-            registry=registry,
-        )
-        self.longest_running_processor = Gauge(
-            "workqueue_longest_running_processor_seconds",
-            "Seconds the longest-running item being processed has been at it",
-            labels,
-            registry=registry,
-        )
-        self.retries = Counter(
-            "workqueue_retries_total",
-            "Delayed and rate-limited adds asked of the workqueue",
-            labels,
-            registry=registry,
-        )
+class _Histogram:
+    """A histogram's running counts in plain numbers, turned into Prometheus buckets only when collected."""
 
+    __slots__ = ("_bounds", "_labels", "counts", "sum")
 
-class _ControllerFamilies:
-    def __init__(self, registry: CollectorRegistry) -> None:
-        labels = ("controller",)
-        self.reconcile_total = Counter(
-            "controller_runtime_reconcile_total",
-            "Reconciles per controller and result",
-            (*labels, "result"),
-            registry=registry,
-        )
-        self.reconcile_errors = Counter(
-            "controller_runtime_reconcile_errors_total",
-            "Reconciles per controller that ended in an error",
-            labels,
-            registry=registry,
-        )
-        self.terminal_reconcile_errors = Counter(
-            "controller_runtime_terminal_reconcile_errors_total",
-            "Reconciles per controller that ended in an error not to be retried",
-            labels,
-            registry=registry,
-        )
-        self.reconcile_time = Histogram(
-            "controller_runtime_reconcile_time_seconds",
-            "Seconds per reconcile, per controller",
-            labels,
-            buckets=RECONCILE_TIME_BUCKETS,
-            registry=registry,
-        )
-        self.max_concurrent_reconciles = Gauge(
-            "controller_runtime_max_concurrent_reconciles",
-            "Workers per controller: the most reconciles it runs at once",
-            labels,
-            registry=registry,
-        )
-        self.active_workers = Gauge(
-            "controller_runtime_active_workers",
-            "Workers per controller that are handling an item now",
-            labels,
-            registry=registry,
-        )
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self._bounds = bounds
+        self._labels = [*(floatToGoString(bound) for bound in bounds), "+Inf"]  # type: ignore[no-untyped-call]
+        # counts[i]: observations in (bounds[i-1], bounds[i]]; the last one counts those above every bound.
+        self.counts = [0] * (len(bounds) + 1)
+        self.sum = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect_left(self._bounds, value)] += 1
+        self.sum += value
+
+    def buckets(self) -> tuple[list[tuple[str, float]], float]:
+        """The cumulative ``le`` buckets, +Inf included, and the sum, read in one step."""
+        counts, total = list(self.counts), self.sum
+        cumulative = list(itertools.accumulate(counts))
+        return [(label, float(count)) for label, count in zip(self._labels, cumulative, strict=True)], total
 
 
 class PrometheusWorkQueueMetrics:
-    """One queue's ``workqueue_*{name=...}`` series, fed by the queue and timed on its clock."""
+    """One queue's ``workqueue_*{name=...}`` series, fed by the queue and timed on its clock.
 
-    def __init__(self, families: _WorkQueueFamilies, name: str) -> None:
+    Counts are plain attributes, read by the registry's collector when it is scraped.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
         self._clock: Clock = RealClock()
-        self._depth = families.depth.labels(name)
-        self._adds = families.adds.labels(name)
-        self._queue_duration = families.queue_duration.labels(name)
-        self._work_duration = families.work_duration.labels(name)
-        self._retries = families.retries.labels(name)
+        self._monotonic = self._clock.monotonic
+        self.depth = 0
+        self.adds = 0
+        self.retries = 0
+        self.queue_duration = _Histogram(WORKQUEUE_BUCKETS)
+        self.work_duration = _Histogram(WORKQUEUE_BUCKETS)
         # When each waiting item was first added, and when each item being processed was taken.
         self._added_at: dict[Hashable, float] = {}
         self._started_at: dict[Hashable, float] = {}
-        families.unfinished_work.labels(name).set_function(self._unfinished_work_seconds)
-        families.longest_running_processor.labels(name).set_function(self._longest_running_seconds)
 
     def attach(self, clock: Clock) -> None:
         # A new queue under an old name (a restarted controller) starts empty; counters and histograms
         # carry on, as Prometheus expects of them.
         self._clock = clock
-        self._depth.set(0)
+        self._monotonic = clock.monotonic
+        self.depth = 0
         self._added_at.clear()
         self._started_at.clear()
 
     def added(self, item: Hashable) -> None:
-        self._adds.inc()
-        self._depth.inc()
-        if item not in self._added_at:
-            self._added_at[item] = self._clock.monotonic()
+        self.adds += 1
+        self.depth += 1
+        added_at = self._added_at
+        if item not in added_at:
+            added_at[item] = self._monotonic()
 
     def got(self, item: Hashable) -> None:
-        now = self._clock.monotonic()
-        self._depth.dec()
+        now = self._monotonic()
+        self.depth -= 1
         self._started_at[item] = now
         added_at = self._added_at.pop(item, None)
         if added_at is not None:
-            self._queue_duration.observe(now - added_at)
+            self.queue_duration.observe(now - added_at)
 
     def done(self, item: Hashable) -> None:
         started_at = self._started_at.pop(item, None)
         if started_at is not None:
-            self._work_duration.observe(self._clock.monotonic() - started_at)
+            self.work_duration.observe(self._monotonic() - started_at)
 
     def retried(self) -> None:
-        self._retries.inc()
+        self.retries += 1
 
-    def _processing_ages(self) -> list[float]:
-        now = self._clock.monotonic()
+    def processing_ages(self) -> list[float]:
+        now = self._monotonic()
         # The exposition server may collect from another thread: copy the start times in one step
         # rather than iterate over a dict that the event loop may be changing.
         return [now - started_at for started_at in list(self._started_at.values())]
 
-    def _unfinished_work_seconds(self) -> float:
-        return sum(self._processing_ages())
-
-    def _longest_running_seconds(self) -> float:
-        return max(self._processing_ages(), default=0.0)
-
 
 class ControllerMetrics:
-    """One controller's ``controller_runtime_*{controller=...}`` series."""
+    """One controller's ``controller_runtime_*{controller=...}`` series, as plain counts.
 
-    def __init__(self, families: _ControllerFamilies, name: str) -> None:
-        # Taking a labelled child creates its series at zero.
-        self._reconcile_total = {
-            result: families.reconcile_total.labels(name, result) for result in RECONCILE_RESULTS
-        }
-        self._reconcile_errors = families.reconcile_errors.labels(name)
-        self._terminal_reconcile_errors = families.terminal_reconcile_errors.labels(name)
-        self._reconcile_time = families.reconcile_time.labels(name)
-        self._max_concurrent_reconciles = families.max_concurrent_reconciles.labels(name)
-        self._active_workers = families.active_workers.labels(name)
+    Every series exists, at zero, from the moment the object does (the collector reads them all).
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.reconcile_total = dict.fromkeys(RECONCILE_RESULTS, 0)
+        self.reconcile_errors = 0
+        self.terminal_reconcile_errors = 0
+        self.reconcile_time = _Histogram(RECONCILE_TIME_BUCKETS)
+        self.max_concurrent_reconciles = 0
+        self.active_workers = 0
 
     def prepare(self, max_concurrent_reconciles: int) -> None:
         """controller-runtime's initMetrics, for a controller (re)starting with that many workers.
@@ -269,25 +216,143 @@ class ControllerMetrics:
         Every series of the controller exists from `Metrics.controller` on, at zero until counted; this
         sets the worker count and, since no worker of the new run is busy yet, zero active workers.
         """
-        self._max_concurrent_reconciles.set(max_concurrent_reconciles)
-        self._active_workers.set(0)
+        self.max_concurrent_reconciles = max_concurrent_reconciles
+        self.active_workers = 0
 
     def worker_busy(self) -> None:
         """A worker took an item and is handling it."""
-        self._active_workers.inc()
+        self.active_workers += 1
 
     def worker_idle(self) -> None:
         """A worker finished handling its item, whatever came of it (cancellation included)."""
-        self._active_workers.dec()
+        self.active_workers -= 1
 
     def reconciled(self, outcome: ReconcileOutcome, seconds: float) -> None:
         """Count one reconcile that ended with ``outcome`` after ``seconds`` (of the controller's clock)."""
-        self._reconcile_total[_RESULT_LABEL[outcome]].inc()
+        self.reconcile_total[_RESULT_LABEL[outcome]] += 1
         if outcome is ReconcileOutcome.ERROR or outcome is ReconcileOutcome.TERMINAL_ERROR:
-            self._reconcile_errors.inc()
-        if outcome is ReconcileOutcome.TERMINAL_ERROR:
-            self._terminal_reconcile_errors.inc()
-        self._reconcile_time.observe(seconds)
+            self.reconcile_errors += 1
+            if outcome is ReconcileOutcome.TERMINAL_ERROR:
+                self.terminal_reconcile_errors += 1
+        self.reconcile_time.observe(seconds)
+
+
+class _Collector:
+    """Turns the plain counts of every queue and controller into metric families when scraped."""
+
+    def __init__(
+        self,
+        workqueues: dict[str, PrometheusWorkQueueMetrics],
+        controllers: dict[str, ControllerMetrics],
+    ) -> None:
+        self._workqueues = workqueues
+        self._controllers = controllers
+
+    def describe(self) -> Iterator[Metric]:
+        # The names, for the registry's collision check, without reading any count.
+        return self._families([], [])
+
+    def collect(self) -> Iterator[Metric]:
+        # Copied in one step each: the exposition server may collect from another thread.
+        return self._families(list(self._workqueues.values()), list(self._controllers.values()))
+
+    @staticmethod
+    def _families(
+        workqueues: list[PrometheusWorkQueueMetrics], controllers: list[ControllerMetrics]
+    ) -> Iterator[Metric]:
+        name = ["name"]
+        depth = GaugeMetricFamily(
+            "workqueue_depth", "Items waiting in the workqueue to be processed", labels=name
+        )
+        adds = CounterMetricFamily(
+            "workqueue_adds_total", "Adds to the workqueue that were not already waiting", labels=name
+        )
+        queue_duration = HistogramMetricFamily(
+            "workqueue_queue_duration_seconds",
+            "Seconds an item waits in the workqueue before a worker takes it",
+            labels=name,
+        )
+        work_duration = HistogramMetricFamily(
+            "workqueue_work_duration_seconds",
+            "Seconds a worker takes to process an item of the workqueue",
+            labels=name,
+        )
+        unfinished_work = GaugeMetricFamily(
+            "workqueue_unfinished_work_seconds",
+            "Seconds spent so far on the items being processed, not yet in work_duration; "
+            "its rate of increase is the number of stuck workers",
+            labels=name,
+        )
+        longest_running_processor = GaugeMetricFamily(
+            "workqueue_longest_running_processor_seconds",
+            "Seconds the longest-running item being processed has been at it",
+            labels=name,
+        )
+        retries = CounterMetricFamily(
+            "workqueue_retries_total", "Delayed and rate-limited adds asked of the workqueue", labels=name
+        )
+        for queue in workqueues:
+            labels = [queue.name]
+            depth.add_metric(labels, queue.depth)
+            adds.add_metric(labels, queue.adds)
+            queue_duration.add_metric(labels, *queue.queue_duration.buckets())
+            work_duration.add_metric(labels, *queue.work_duration.buckets())
+            ages = queue.processing_ages()
+            unfinished_work.add_metric(labels, sum(ages))
+            longest_running_processor.add_metric(labels, max(ages, default=0.0))
+            retries.add_metric(labels, queue.retries)
+        yield from (
+            depth, adds, queue_duration, work_duration, unfinished_work, longest_running_processor, retries
+        )  # fmt: skip
+
+        controller = ["controller"]
+        reconcile_total = CounterMetricFamily(
+            "controller_runtime_reconcile_total",
+            "Reconciles per controller and result",
+            labels=[*controller, "result"],
+        )
+        reconcile_errors = CounterMetricFamily(
+            "controller_runtime_reconcile_errors_total",
+            "Reconciles per controller that ended in an error",
+            labels=controller,
+        )
+        terminal_reconcile_errors = CounterMetricFamily(
+            "controller_runtime_terminal_reconcile_errors_total",
+            "Reconciles per controller that ended in an error not to be retried",
+            labels=controller,
+        )
+        reconcile_time = HistogramMetricFamily(
+            "controller_runtime_reconcile_time_seconds",
+            "Seconds per reconcile, per controller",
+            labels=controller,
+        )
+        max_concurrent_reconciles = GaugeMetricFamily(
+            "controller_runtime_max_concurrent_reconciles",
+            "Workers per controller: the most reconciles it runs at once",
+            labels=controller,
+        )
+        active_workers = GaugeMetricFamily(
+            "controller_runtime_active_workers",
+            "Workers per controller that are handling an item now",
+            labels=controller,
+        )
+        for metrics in controllers:
+            labels = [metrics.name]
+            for result, count in list(metrics.reconcile_total.items()):
+                reconcile_total.add_metric([metrics.name, result], count)
+            reconcile_errors.add_metric(labels, metrics.reconcile_errors)
+            terminal_reconcile_errors.add_metric(labels, metrics.terminal_reconcile_errors)
+            reconcile_time.add_metric(labels, *metrics.reconcile_time.buckets())
+            max_concurrent_reconciles.add_metric(labels, metrics.max_concurrent_reconciles)
+            active_workers.add_metric(labels, metrics.active_workers)
+        yield from (
+            reconcile_total,
+            reconcile_errors,
+            terminal_reconcile_errors,
+            reconcile_time,
+            max_concurrent_reconciles,
+            active_workers,
+        )
 
 
 class Metrics:
@@ -295,23 +360,22 @@ class Metrics:
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
-        self._workqueue_families = _WorkQueueFamilies(self.registry)
-        self._controller_families = _ControllerFamilies(self.registry)
         self._workqueues: dict[str, PrometheusWorkQueueMetrics] = {}
         self._controllers: dict[str, ControllerMetrics] = {}
+        self.registry.register(_Collector(self._workqueues, self._controllers))
 
     def workqueue(self, name: str) -> WorkQueueMetrics:
         """The series of the queue called ``name``, for that queue's ``metrics`` argument."""
         _check_name(name)
         if name not in self._workqueues:
-            self._workqueues[name] = PrometheusWorkQueueMetrics(self._workqueue_families, name)
+            self._workqueues[name] = PrometheusWorkQueueMetrics(name)
         return self._workqueues[name]
 
     def controller(self, name: str) -> ControllerMetrics:
         """The series of the controller called ``name``, every label combination created at zero."""
         _check_name(name)
         if name not in self._controllers:
-            self._controllers[name] = ControllerMetrics(self._controller_families, name)
+            self._controllers[name] = ControllerMetrics(name)
         return self._controllers[name]
 
 

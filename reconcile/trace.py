@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import attrs
 
@@ -42,6 +42,19 @@ _SLACK = 4096
 
 # json.dumps with default=str builds an encoder per call; this one renders the same text.
 _encode = json.JSONEncoder(default=str).encode
+
+
+def _make_chunks() -> Callable[[Any], Iterable[str]]:
+    """The chunks of `_encode`'s text, from one C encoder built once rather than once per record."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # a Python without the C accelerator: the same text, a call at a time
+        return lambda value: (_encode(value),)
+    # The arguments JSONEncoder(default=str).iterencode passes for a one-shot, unindented encode.
+    encoder = make({}, str, json.encoder.encode_basestring_ascii, None, ": ", ", ", False, False, True)
+    return lambda value: cast("Iterable[str]", encoder(value, 0))
+
+
+_chunks = _make_chunks()
 
 
 class Trace:
@@ -99,10 +112,14 @@ class Trace:
         return self._sha.copy().hexdigest()
 
     def _hash_pending(self) -> None:
-        records, update = self._records, self._sha.update
+        records = self._records
+        # One text for every pending record, hashed at once: the same bytes as a record at a time.
+        parts: list[str] = []
+        extend, append, chunks = parts.extend, parts.append, _chunks
         for record in records[self._hashed :] if self._hashed else records:
-            update(_encode([record.time, record.what, record.fields]).encode())
-            update(b"\n")
+            extend(chunks([record.time, record.what, record.fields]))
+            append("\n")
+        self._sha.update("".join(parts).encode())
         self._hashed = len(records)
 
     def _trim(self, keep: int | None) -> None:

@@ -19,7 +19,7 @@ from typing import Any, TypeVar, cast
 
 import anyio
 
-from store import writes
+from store import strategy, writes
 from store.allocation import DEFAULT_NODE_PORT_RANGE, DEFAULT_SERVICE_CIDR, ServiceAllocator
 from store.errors import AlreadyExists, Gone, already_exists, not_found
 from store.filtering import as_field_selector, translate
@@ -385,11 +385,14 @@ class MemoryStore:
         candidate: Object = writes.update_candidate(info, obj, current, status_only=status_only)
         if not status_only and isinstance(candidate, Service):
             candidate = self._services.prepare_update(candidate, cast(Service, current))
-        if candidate is current or candidate == current:
+        if candidate is current:
             return cast(M, current)
-        changed_spec = False
+        # Known before validation, it also tells a no-op: the rest of the comparison is metadata and status.
+        changed_spec = strategy.spec_changed(candidate, current)
+        if writes.unchanged(candidate, current, changed_spec=changed_spec):
+            return cast(M, current)
         if not status_only:
-            changed_spec = writes.validate_update(self._scheme, info, candidate, current)
+            writes.validate_update(self._scheme, info, candidate, current, changed_spec=changed_spec)
             if isinstance(candidate, Service):
                 candidate = self._services.allocate_update(candidate, cast(Service, current))
         return cast(M, self._commit(info, candidate, current, changed_spec=changed_spec))
@@ -431,9 +434,9 @@ class MemoryStore:
         obj: Object,
         previous: Object | None,
     ) -> None:
-        self._revision += 1
-        state.append(WatchEvent(type_, obj, self._revision, previous))
-        floor = self._revision - self._history
+        revision = self._revision = self._revision + 1
+        state.append(WatchEvent(type_, obj, revision, previous))
+        floor = revision - self._history
         self._floor = max(self._floor, floor)
         # Trimming is amortised: a kind's log is cut only once it holds a chunk of expired events.
         events = state.events

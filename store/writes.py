@@ -156,9 +156,30 @@ def update_candidate(info: KindInfo, obj: M, current: M, *, status_only: bool) -
     return candidate
 
 
-def validate_update(scheme: Scheme, info: KindInfo, candidate: Object, current: Object) -> bool:
-    """Raise `Invalid` if ``candidate`` may not replace ``current``; return whether the spec changed."""
-    changed_spec = strategy.spec_changed(candidate, current)
+def unchanged(candidate: Object, current: Object, *, changed_spec: bool) -> bool:
+    """Whether ``candidate == current``, given whether its spec changed (`strategy.spec_changed`).
+
+    Every field but metadata and status is the spec's, so only those two are left to compare, identity
+    first: an update rebuilds only what it changes, and the rest is shared with the stored object.
+    """
+    if changed_spec or type(candidate) is not type(current):
+        return False
+    meta, old_meta = candidate.metadata, current.metadata
+    if meta is not old_meta and meta != old_meta:
+        return False
+    status, old_status = status_of(candidate), status_of(current)
+    return status is old_status or bool(status == old_status)
+
+
+def validate_update(
+    scheme: Scheme, info: KindInfo, candidate: Object, current: Object, *, changed_spec: bool | None = None
+) -> bool:
+    """Raise `Invalid` if ``candidate`` may not replace ``current``; return whether the spec changed.
+
+    ``changed_spec`` is `strategy.spec_changed` of the two, when the caller has it already.
+    """
+    if changed_spec is None:
+        changed_spec = strategy.spec_changed(candidate, current)
     errors = strategy.validate_update(candidate, current, info, changed_spec=changed_spec)
     if errors:
         raise Invalid(info.qualified_kind, candidate.metadata.name, errors)
