@@ -20,11 +20,14 @@ from reconcile.leaderelection import LeaderElectionConfig as LeaderElectionConfi
 from reconcile.manager import Manager as Manager
 from reconcile.metrics import Metrics as Metrics
 from reconcile.randomness import Entropy as Entropy
+from reconcile.retry import Backoff as Backoff
+from reconcile.retry import retry_on_conflict as retry_on_conflict
 from reconcile.trace import Trace as Trace
 from reconcile.workqueue import ShutDown as ShutDown
 from reconcile.workqueue import WorkQueue as WorkQueue
 
 __all__ = [
+    "Backoff",
     "Clock",
     "Controller",
     "Crash",
@@ -44,4 +47,5 @@ __all__ = [
     "VirtualClock",
     "Watch",
     "WorkQueue",
+    "retry_on_conflict",
 ]

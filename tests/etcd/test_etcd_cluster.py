@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -13,7 +12,8 @@ import pytest
 
 from controllers.cluster import Cluster
 from controllers.podutil import is_pod_ready
-from store import Conflict, Store
+from reconcile import RealClock, retry_on_conflict
+from store import Store
 from store.etcd import EtcdStore
 from store.etcd_server import INSTALL_HINT, EtcdServer, etcd_binary
 from store.manifests import load_paths
@@ -24,8 +24,6 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 MYSQL_NODE = {"node-1": {"component": "mysql"}}
 REVISION = "deployment.kubernetes.io/revision"
-UPDATE_ATTEMPTS = 5
-UPDATE_BACKOFF = 0.01
 
 K = TypeVar("K", bound=Object)
 
@@ -69,22 +67,13 @@ async def eventually(
 async def update_retrying(
     store: Store, kind: type[K], name: str, namespace: str, change: Callable[[K], K]
 ) -> K:
-    """Read the object, ``change`` it and update it; on Conflict read and change it again.
+    """Read the object, ``change`` it and update it, again on a Conflict: the controllers write its
+    status while the test changes its spec, and a client retries such a lost compare-and-swap."""
 
-    The controllers write the object's status while the test changes its spec, so a read-then-update
-    can lose the compare-and-swap under load: a client retries (client-go's ``retry.RetryOnConflict``
-    with ``DefaultRetry``: five attempts, 10 ms apart), and so does the test.
-    """
-    attempt = 1
-    while True:
-        current = await store.get(kind, name, namespace)
-        try:
-            return await store.update(change(current))
-        except Conflict:
-            if attempt == UPDATE_ATTEMPTS:
-                raise
-        attempt += 1
-        await asyncio.sleep(UPDATE_BACKOFF)
+    async def attempt() -> K:
+        return await store.update(change(await store.get(kind, name, namespace)))
+
+    return await retry_on_conflict(attempt, clock=RealClock())
 
 
 async def _converges(cluster: Cluster) -> None:

@@ -18,7 +18,8 @@ from typing import TypeVar
 import attrs
 import pytest
 
-from store import Conflict, NotFound, Store
+from reconcile import RealClock, retry_on_conflict
+from store import NotFound, Store
 from store.etcd import EtcdStore
 from store.etcd_server import INSTALL_HINT, EtcdServer, etcd_binary
 from store.models import (
@@ -40,8 +41,6 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 ROOT = Path(__file__).resolve().parents[2]
 LEASE_DURATION = 2.0
 RETRY_PERIOD = 0.3
-UPDATE_ATTEMPTS = 5
-UPDATE_BACKOFF = 0.01
 
 K = TypeVar("K", bound=Object)
 
@@ -143,22 +142,13 @@ async def until(
 async def update_retrying(
     store: Store, kind: type[K], name: str, namespace: str, change: Callable[[K], K]
 ) -> K:
-    """Read the object, ``change`` it and update it; on Conflict read and change it again.
+    """Read the object, ``change`` it and update it, again on a Conflict: the controllers write its
+    status while the test changes its spec, and a client retries such a lost compare-and-swap."""
 
-    The controllers write the object's status while the test changes its spec, so a read-then-update
-    can lose the compare-and-swap under load: a client retries (client-go's ``retry.RetryOnConflict``
-    with ``DefaultRetry``: five attempts, 10 ms apart), and so does the test.
-    """
-    attempt = 1
-    while True:
-        current = await store.get(kind, name, namespace)
-        try:
-            return await store.update(change(current))
-        except Conflict:
-            if attempt == UPDATE_ATTEMPTS:
-                raise
-        attempt += 1
-        await asyncio.sleep(UPDATE_BACKOFF)
+    async def attempt() -> K:
+        return await store.update(change(await store.get(kind, name, namespace)))
+
+    return await retry_on_conflict(attempt, clock=RealClock())
 
 
 async def holder(store: EtcdStore) -> str:
