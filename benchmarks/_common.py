@@ -15,10 +15,14 @@ import os
 import platform
 import sys
 import sysconfig
+from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from reconcile import Manager
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -223,3 +227,14 @@ def headline(
         "reference": reference,
         "baseline": baseline,
     }
+
+
+def reconciles(manager: Manager) -> Counter[str]:
+    """controller_runtime_reconcile_total summed over results, per controller."""
+    totals: Counter[str] = Counter()
+    for family in manager.metrics.registry.collect():
+        if family.name == "controller_runtime_reconcile":
+            for sample in family.samples:
+                if sample.name.endswith("_total"):
+                    totals[sample.labels["controller"]] += int(sample.value)
+    return totals

@@ -69,9 +69,10 @@ from benchmarks._common import (
     percentile,
     quiet_logs,
     ratio,
+    reconciles,
     write_json,
 )
-from benchmarks.w3_scale import GC_THRESHOLD, NODES, Progress, build, reconciles, workload
+from benchmarks.w3_scale import GC_THRESHOLD, NODES, Progress, build, workload
 from reconcile import Manager
 from reconcile.clock import RealClock
 from reconcile.randomness import Entropy
@@ -184,7 +185,7 @@ async def measure(backend: str, scale: float, seed: int, timeout: float) -> dict
             "events": len(events),
             "event_reasons": dict(reasons.most_common()),
             "node_trouble_events": sum(reasons[reason] for reason in NODE_TROUBLE),
-            "reconciles": reconciles(manager),
+            "reconciles": dict(sorted(reconciles(manager).items())),
             "informer_relists": {i.kind.kind: i.relists for i in manager.informers if i.relists},
             "gc": gc_meter.take(),
             "etcd_peak_rss_bytes": etcd.peak_rss_bytes() if etcd else 0,

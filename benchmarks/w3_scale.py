@@ -34,14 +34,21 @@ import argparse
 import gc
 import resource
 import sys
-from collections import Counter
 from collections.abc import Sequence
 from time import perf_counter, process_time
 from typing import Any
 
 import anyio
 
-from benchmarks._common import GcMeter, fmt_rate, machine_info, percentile, quiet_logs, write_json
+from benchmarks._common import (
+    GcMeter,
+    fmt_rate,
+    machine_info,
+    percentile,
+    quiet_logs,
+    reconciles,
+    write_json,
+)
 from controllers.deployment import DeploymentController
 from controllers.endpoints import EndpointsController
 from controllers.garbagecollector import GarbageCollector
@@ -242,17 +249,6 @@ def build(store: MemoryStore, manager: Manager, nodes: int) -> list[Any]:
     return components
 
 
-def reconciles(manager: Manager) -> dict[str, int]:
-    """controller_runtime_reconcile_total summed over results, per controller."""
-    totals: Counter[str] = Counter()
-    for family in manager.metrics.registry.collect():
-        if family.name == "controller_runtime_reconcile":
-            for sample in family.samples:
-                if sample.name.endswith("_total"):
-                    totals[sample.labels["controller"]] += int(sample.value)
-    return dict(sorted(totals.items()))
-
-
 def run(args: argparse.Namespace) -> dict[str, Any]:
     clock = VirtualClock()
     entropy = Entropy(args.seed)
@@ -297,7 +293,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "virtual_seconds": virtual,
             "store_writes": store.revision,
             "events": events,
-            "reconciles": reconciles(manager),
+            "reconciles": dict(sorted(reconciles(manager).items())),
             "informer_relists": {i.kind.kind: i.relists for i in manager.informers if i.relists},
             "gc": gc_meter.take(),
         }

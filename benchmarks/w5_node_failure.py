@@ -50,7 +50,7 @@ from typing import Any
 import anyio
 import structlog
 
-from benchmarks._common import GcMeter, headline, machine_info, write_json
+from benchmarks._common import GcMeter, headline, machine_info, reconciles, write_json
 from controllers.cluster import Cluster
 from controllers.kubelet import NodeConfig
 from controllers.nodelifecycle import (
@@ -61,7 +61,6 @@ from controllers.nodelifecycle import (
 )
 from controllers.podutil import is_pod_ready
 from controllers.tainteviction import DISRUPTION_TARGET
-from reconcile import Manager
 from store import FrozenDict
 from store.interface import EventType
 from store.models import (
@@ -250,17 +249,6 @@ def run(args: argparse.Namespace, profiler: cProfile.Profile | None = None) -> d
         return cluster.run(scenario)
     finally:
         gc.set_threshold(*thresholds)
-
-
-def reconciles(manager: Manager) -> Counter[str]:
-    """controller_runtime_reconcile_total summed over results, per controller."""
-    totals: Counter[str] = Counter()
-    for family in manager.metrics.registry.collect():
-        if family.name == "controller_runtime_reconcile":
-            for sample in family.samples:
-                if sample.name.endswith("_total"):
-                    totals[sample.labels["controller"]] += int(sample.value)
-    return totals
 
 
 async def recovered(cluster: Cluster, dead: set[str], replicas: int) -> bool:

@@ -302,8 +302,9 @@ def pods_to_delete_of_candidates(
 ) -> list[Pod]:
     """`pods_to_delete_on_nodes` of a larger set of more than ``count`` pods, given ``boundary``.
 
-    ``boundary`` is the set's `boundary_key`; ``candidates`` are those of its pods whose first-rules
-    key is at most that, in the set's order. The rest of the set would never be chosen.
+    ``boundary`` is the set's `boundary_key`; ``candidates`` are pods of the set, in its order, with
+    at least every one whose first-rules key is at most that: the others would never be chosen, and
+    any among the candidates are passed over.
     """
     rank_of = related_on_node.get
     prefixes = [first_rules_key(rank_facts(pod), rank_of) for pod in candidates]

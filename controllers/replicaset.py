@@ -630,11 +630,10 @@ class ReplicaSetController(Controller):
             return filter_active_pods(self._pods.by_index(BY_CONTROLLER, bucket))[:count]
         rank_of = related.get
         nodes = {facts[0] for facts in counts if first_rules_key(facts, rank_of) <= boundary}
+        # Every pod of those nodes: the ranking reads each one's facts once and passes over those
+        # beyond the cut.
         candidates = [
-            pod
-            for node in nodes
-            for pod in self._pods.by_index(BY_CONTROLLER_NODE, f"{bucket}/{node}")
-            if first_rules_key(rank_facts(pod), rank_of) <= boundary
+            pod for node in nodes for pod in self._pods.by_index(BY_CONTROLLER_NODE, f"{bucket}/{node}")
         ]
         candidates.sort(key=key_of)
         return pods_to_delete_of_candidates(candidates, related, boundary, count, self._clock.now())

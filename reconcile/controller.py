@@ -312,9 +312,7 @@ class Controller:
             queue.forget(request)
             outcome = ReconcileOutcome.SUCCESS
         metrics.reconciled(outcome, monotonic() - started)
-        trace = manager.trace
-        if trace is not None:  # no rendering of the request when nothing keeps it
-            trace.record("reconcile", controller=self.name, request=str(request), result=_RESULT[outcome])
+        self._record_reconcile(manager, request, _RESULT[outcome])
 
     def _record_reconcile(self, manager: Manager, request: Request, result: str) -> None:
         trace = manager.trace

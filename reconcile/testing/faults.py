@@ -71,7 +71,6 @@ class Faults:
         self.lag: dict[type[Object], int] = {}
         self.coalesced: set[type[Object]] = set()
         self.delays: dict[type[Object], float] = {}
-        self._changed = anyio.Event()
         # Watches waiting for a change, woken (their wait's scope cancelled) in the order they began
         # to wait, so a run wakes them the same way every time.
         self._waiters: dict[anyio.CancelScope, None] = {}
@@ -138,10 +137,6 @@ class Faults:
     def drop_generation(self, kind: type[Object]) -> int:
         return self._drop_generation.get(kind, 0) + self._drop_generation.get(None, 0)
 
-    def change_event(self) -> anyio.Event:
-        """The event the next change of the armed faults will set."""
-        return self._changed
-
     def wake_on_change(self, scope: anyio.CancelScope) -> None:
         """Cancel ``scope`` on the next change of the armed faults (a watch's wait ends there)."""
         self._waiters[scope] = None
@@ -150,8 +145,6 @@ class Faults:
         self._waiters.pop(scope, None)
 
     def _notify(self) -> None:
-        changed, self._changed = self._changed, anyio.Event()
-        changed.set()
         waiters, self._waiters = self._waiters, {}
         for scope in waiters:
             scope.cancel()
