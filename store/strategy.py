@@ -29,6 +29,7 @@ from store.models import (
     RollingUpdateDeployment,
     Toleration,
     replace,
+    with_fields,
 )
 from store.scheme import KindInfo
 from store.selectors import InvalidSelector
@@ -146,21 +147,24 @@ def qos_class(pod: Pod) -> str:
 
 def _add_default_tolerations(pod: Pod) -> Pod:
     """The DefaultTolerationSeconds admission plugin: tolerate not-ready/unreachable for 300 s."""
-    missing: list[Toleration] = []
-    for key in (TAINT_NOT_READY, TAINT_UNREACHABLE):
-        if not any(_tolerates_key(t, key) for t in pod.spec.tolerations):
-            missing.append(
-                Toleration(
-                    key=key,
-                    operator="Exists",
-                    effect="NoExecute",
-                    toleration_seconds=DEFAULT_TOLERATION_SECONDS,
-                )
-            )
+    tolerations = pod.spec.tolerations
+    if not tolerations:
+        # The common case, shared by every pod: tolerations are frozen values.
+        return with_fields(pod, spec=with_fields(pod.spec, tolerations=_DEFAULT_TOLERATIONS))
+    missing = [
+        default
+        for default in _DEFAULT_TOLERATIONS
+        if not any(_tolerates_key(t, default.key) for t in tolerations)
+    ]
     if not missing:
         return pod
-    spec = attrs.evolve(pod.spec, tolerations=(*pod.spec.tolerations, *missing))
-    return attrs.evolve(pod, spec=spec)
+    return with_fields(pod, spec=with_fields(pod.spec, tolerations=(*tolerations, *missing)))
+
+
+_DEFAULT_TOLERATIONS = tuple(
+    Toleration(key=key, operator="Exists", effect="NoExecute", toleration_seconds=DEFAULT_TOLERATION_SECONDS)
+    for key in (TAINT_NOT_READY, TAINT_UNREACHABLE)
+)
 
 
 def _tolerates_key(toleration: Toleration, key: str) -> bool:

@@ -35,6 +35,7 @@ from store.models import (
     PodSpec,
     PodStatus,
     PodTemplateSpec,
+    Toleration,
 )
 
 
@@ -330,6 +331,36 @@ async def test_pods_get_default_not_ready_and_unreachable_tolerations() -> None:
         ("node.kubernetes.io/not-ready", "NoExecute", 300),
         ("node.kubernetes.io/unreachable", "NoExecute", 300),
     }
+
+
+@pytest.mark.parametrize(
+    ("own", "added"),
+    [
+        # A toleration of the key with any effect that includes NoExecute counts as the pod's own choice.
+        (
+            Toleration(key="node.kubernetes.io/not-ready", operator="Exists"),
+            {"node.kubernetes.io/unreachable"},
+        ),
+        (
+            Toleration(key="node.kubernetes.io/unreachable", operator="Exists", effect="NoExecute"),
+            {"node.kubernetes.io/not-ready"},
+        ),
+        # An empty key with Exists tolerates every taint: nothing to add.
+        (Toleration(operator="Exists"), set()),
+        # A NoSchedule toleration does not cover eviction: both defaults are added.
+        (
+            Toleration(key="node.kubernetes.io/not-ready", operator="Exists", effect="NoSchedule"),
+            {"node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"},
+        ),
+    ],
+)
+async def test_default_tolerations_add_only_what_the_pod_lacks(own: Toleration, added: set[str]) -> None:
+    store = make_store()
+    created = await store.create(attrs.evolve(pod(), spec=attrs.evolve(pod().spec, tolerations=[own])))
+    assert created.spec.tolerations[0] == own
+    defaults = created.spec.tolerations[1:]
+    assert {t.key for t in defaults} == added
+    assert all((t.operator, t.effect, t.toleration_seconds) == ("Exists", "NoExecute", 300) for t in defaults)
 
 
 async def test_deployment_defaults_rolling_update_to_25_percent() -> None:
