@@ -1,8 +1,8 @@
 """Run the benchmarks, each in its own process, and put their headline figures in one table.
 
-``python -m benchmarks.run`` (or ``make bench``) runs W1, W2, W3, W3-etcd, W4, W5 and W6 in turn, each
-as ``python -m benchmarks.<module>`` in a subprocess of its own (a fresh heap, no state carried from one to
-the next), collects the JSON each writes, and writes
+``python -m benchmarks.run`` (or ``make bench``) runs W1, W1-etcd, W2, W3, W3-etcd, W4, W5 and W6 in
+turn, each as ``python -m benchmarks.<module>`` in a subprocess of its own (a fresh heap, no state carried
+from one to the next), collects the JSON each writes, and writes
 
 - ``benchmarks/results/summary.json``: per benchmark, its status, run time and headline figures per event
   loop, each figure with its unit, target, upstream reference and in-run naive baseline;
@@ -17,7 +17,7 @@ their clock is looptime, which patches the pure-Python asyncio loop (its selecto
 uvloop's loop, written in Cython over libuv, has neither to patch. The table says so in their column.
 
 A benchmark whose module is missing (W3, W4 while they are being written), or that needs what this
-machine lacks (W3-etcd without the ``etcd`` binary), is skipped with a message.
+machine lacks (W1-etcd and W3-etcd without the ``etcd`` binary), is skipped with a message.
 
 ``--quick`` runs each benchmark's own smoke size; ``--only W5 W6`` a subset (merged into the last
 summary of the same kind); ``--no-uvloop`` the asyncio column only. Exit status 1 if a benchmark
@@ -143,6 +143,13 @@ def _etcd_missing() -> str | None:
 
 BENCHMARKS = (
     Benchmark("W1", "w1_store", "in-memory store: writes, watch fan-out, lists", "real", extract=_w1),
+    Benchmark(
+        "W1-etcd",
+        "w1_etcd",
+        "W1's writes and list on MemoryStore and EtcdStore (disk, /dev/shm), one at a time",
+        "real",
+        missing=_etcd_missing,
+    ),
     Benchmark(
         "W2",
         "w2_scheduler",
@@ -315,7 +322,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--quick", action="store_true", help="each benchmark's smoke size")
-    parser.add_argument("--only", nargs="+", metavar="W", help="run these only (W1 … W6, W3-etcd)")
+    parser.add_argument("--only", nargs="+", metavar="W", help="run these only (W1 … W6, W1-etcd, W3-etcd)")
     parser.add_argument("--no-uvloop", action="store_true", help="the asyncio column only")
     parser.add_argument(
         "--timeout",

@@ -27,7 +27,16 @@ from typing import Any
 
 import attrs
 
-from benchmarks._common import fmt_ms, fmt_rate, fmt_ratio, machine_info, percentile, ratio, write_json
+from benchmarks._common import (
+    fmt_ms,
+    fmt_rate,
+    fmt_ratio,
+    headline,
+    machine_info,
+    percentile,
+    ratio,
+    write_json,
+)
 from benchmarks.w1_store import Workload, build_workload
 from store import MemoryStore, Store
 from store.etcd import EtcdStore
@@ -110,7 +119,43 @@ async def benchmark(args: argparse.Namespace) -> dict[str, Any]:
         with EtcdServer(data_parent="/dev/shm" if backend == "etcd-shm" else None) as server:
             async with EtcdStore.at(server.url, seed=1) as store:
                 results[backend] = await run_backend(store, workload, args.rounds, args.repeat)
-    return {"machine": machine_info(), "pods": args.pods, "pod_bytes": workload.pod_bytes, "results": results}
+    return {
+        "benchmark": "w1_etcd",
+        "machine": machine_info(),
+        "pods": args.pods,
+        "pod_bytes": workload.pod_bytes,
+        "results": results,
+        "headline": headlines(results),
+    }
+
+
+def headlines(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The runner's rows: each etcd backend's write rates and list time beside MemoryStore's."""
+    memory = results["memory"]
+    reference = "MemoryStore (same run)"
+    rows = []
+    for backend in BACKENDS[1:]:
+        figures = results[backend]
+        for verb in ("create", "update"):
+            rows.append(
+                headline(
+                    f"{backend}: {verb}s/s, one at a time, watched",
+                    figures["writes_per_second"][verb],
+                    "writes/s",
+                    better="higher",
+                    baseline={"value": memory["writes_per_second"][verb], "label": reference},
+                )
+            )
+        rows.append(
+            headline(
+                f"{backend}: list of every pod",
+                figures["list_all_seconds"] * 1000,
+                "ms",
+                better="lower",
+                baseline={"value": memory["list_all_seconds"] * 1000, "label": reference},
+            )
+        )
+    return rows
 
 
 def print_report(report: dict[str, Any]) -> None:
