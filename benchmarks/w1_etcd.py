@@ -38,10 +38,10 @@ from benchmarks._common import (
     write_json,
 )
 from benchmarks.w1_store import Workload, build_workload
-from store import MemoryStore, Store
+from store import FrozenDict, MemoryStore, Store
 from store.etcd import EtcdStore
 from store.etcd_server import INSTALL_HINT, EtcdServer, etcd_binary
-from store.models import Namespace, ObjectMeta, Pod
+from store.models import Namespace, ObjectMeta, Pod, PodStatus
 
 BACKENDS = ("memory", "etcd-disk", "etcd-shm")
 
@@ -82,16 +82,16 @@ async def run_backend(store: Store, workload: Workload, rounds: int, repeat: int
     for r in range(rounds):
         statuses = workload.statuses[r]
         annotations = workload.annotations[r]
-        await phase(
-            "update_status",
-            lambda i, statuses=statuses: store.update_status(attrs.evolve(current[i], status=statuses[i])),
-        )
-        await phase(
-            "update",
-            lambda i, annotations=annotations: store.update(
-                attrs.evolve(current[i], metadata=attrs.evolve(current[i].metadata, annotations=annotations))
-            ),
-        )
+
+        def update_status(i: int, statuses: tuple[PodStatus, ...] = statuses) -> Awaitable[Pod]:
+            return store.update_status(attrs.evolve(current[i], status=statuses[i]))
+
+        def update(i: int, annotations: FrozenDict[str, str] = annotations) -> Awaitable[Pod]:
+            metadata = attrs.evolve(current[i].metadata, annotations=annotations)
+            return store.update(attrs.evolve(current[i], metadata=metadata))
+
+        await phase("update_status", update_status)
+        await phase("update", update)
     watcher.cancel()
     await asyncio.gather(watcher, return_exceptions=True)
     list_times = []

@@ -135,6 +135,8 @@ class Observer:
         async with cluster.store.watch(Node, since=revision) as watch:
             async for event in watch:
                 node = event.object
+                if node is None:
+                    continue
                 name = node.metadata.name
                 if name in self.tainted_at:
                     continue
@@ -145,7 +147,9 @@ class Observer:
         async with cluster.store.watch(Pod, namespace=NAMESPACE, since=revision) as w:
             async for event in w:
                 pod = event.object
-                if event.type is not EventType.MODIFIED or pod.metadata.deletion_timestamp is None:
+                if event.type is not EventType.MODIFIED or pod is None:
+                    continue
+                if pod.metadata.deletion_timestamp is None:
                     continue
                 key = (pod.metadata.namespace, pod.metadata.name)
                 if pod.spec.node_name in self.dead and key not in self.evicted:

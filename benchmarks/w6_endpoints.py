@@ -177,10 +177,10 @@ async def run(args: argparse.Namespace, *, naive: bool) -> dict[str, Any]:
             async with store.watch(Endpoints, namespace=NAMESPACE, since=revision) as events:
                 watching.set()
                 async for event in events:
-                    if event.type is not EventType.MODIFIED:
+                    endpoints = event.object
+                    if event.type is not EventType.MODIFIED or endpoints is None:
                         continue
                     now = perf_counter()
-                    endpoints = event.object
                     ready = {a.ip for s in endpoints.subsets for a in s.addresses}
                     not_ready = {a.ip for s in endpoints.subsets for a in s.not_ready_addresses}
                     service = endpoints.metadata.name
