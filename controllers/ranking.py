@@ -257,6 +257,8 @@ def pods_to_delete_on_nodes(
 
 #: What rules 1-4 look at in a pod: its node name, phase ordinal, readiness and deletion cost.
 RankFacts = tuple[str, int, bool, int]
+#: What rules 6-8 look at in a pod: when it turned ready (None unless ready), restarts, creation time.
+RankTail = tuple[datetime | None, int, datetime | None]
 #: The key of rules 1-5, compared as a tuple: smaller is deleted sooner.
 FirstRulesKey = tuple[bool, int, bool, int, int]
 
@@ -267,6 +269,18 @@ def rank_facts(pod: Pod) -> RankFacts:
     annotations = pod.metadata.annotations
     cost = deletion_cost(pod) if annotations and POD_DELETION_COST in annotations else 0
     return (pod.spec.node_name, _PHASE_ORDINAL.get(status.phase, 0), status.ready, cost)
+
+
+def rank_tail(pod: Pod) -> RankTail:
+    """What the later rules of the ranking read of ``pod``, bar its uid.
+
+    Pods with the same first-rules key and the same tail are alike: neither goes before the other,
+    whatever the time and however their uids compare (uids only break ties between different times).
+    """
+    status = pod.status
+    ready_since = pod_ready_time(pod) if status.ready else None
+    restarts = max_container_restarts(pod) if status.container_statuses else 0
+    return (ready_since, restarts, pod.metadata.creation_timestamp)
 
 
 def first_rules_key(facts: RankFacts, rank_of: Callable[[str, int], int]) -> FirstRulesKey:
@@ -329,3 +343,17 @@ def _choose(
     chosen_tied = {id(one) for one in heapq.nsmallest(count - below, tied)}
     chosen = [one for index, one in ranked.items() if prefixes[index] < boundary or id(one) in chosen_tied]
     return [one.pod for one in sorted(chosen)]
+
+
+def deletion_order(
+    pods: Sequence[Pod], related_on_node: Mapping[str, int], now: datetime | None
+) -> list[Pod]:
+    """``pods`` sorted first to be deleted first (stably), ranked by ``related_on_node``.
+
+    With the pods a cut chose, in their order, this is the order `pods_to_delete_on_nodes` gives them:
+    a caller that found them some other way (see `rank_tail`) ranks only those.
+    """
+    rank_of = related_on_node.get
+    return [
+        one.pod for one in sorted(_Ranked(pod, rank_of(pod.spec.node_name, 0), now, True) for pod in pods)
+    ]
