@@ -28,6 +28,7 @@ from store.models import (
     IntOrString,
     LabelSelector,
     Object,
+    ObjectMeta,
     PodTemplateSpec,
     ReplicaSet,
     ReplicaSetCondition,
@@ -263,12 +264,15 @@ def sorted_by(
 
 
 def _without_hash_label(template: PodTemplateSpec) -> PodTemplateSpec:
-    labels = template.metadata.labels
+    metadata = _metadata_without_hash_label(template.metadata)
+    return template if metadata is template.metadata else attrs.evolve(template, metadata=metadata)
+
+
+def _metadata_without_hash_label(metadata: ObjectMeta) -> ObjectMeta:
+    labels = metadata.labels
     if POD_TEMPLATE_HASH_LABEL not in labels:
-        return template
-    return attrs.evolve(
-        template, metadata=attrs.evolve(template.metadata, labels=labels.remove(POD_TEMPLATE_HASH_LABEL))
-    )
+        return metadata
+    return attrs.evolve(metadata, labels=labels.remove(POD_TEMPLATE_HASH_LABEL))
 
 
 def equal_ignore_hash(first: PodTemplateSpec, second: PodTemplateSpec) -> bool:
@@ -277,7 +281,9 @@ def equal_ignore_hash(first: PodTemplateSpec, second: PodTemplateSpec) -> bool:
     The hash is ignored because it changes when the API's serialisation changes, and because a
     Deployment's own template never carries it.
     """
-    return _without_hash_label(first) == _without_hash_label(second)
+    if first.spec != second.spec:
+        return False  # the usual verdict for an old ReplicaSet, reached without copying anything
+    return _metadata_without_hash_label(first.metadata) == _metadata_without_hash_label(second.metadata)
 
 
 @functools.cache
