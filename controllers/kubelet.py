@@ -163,6 +163,8 @@ class _AddressPool:
         self._next = 2
         self._last = network.num_addresses - 2
         self._released: list[int] = []
+        #: The addresses handed out and not released, with their offsets into the network.
+        self._in_use: dict[str, int] = {}
 
     def allocate(self) -> str | None:
         if self._released:
@@ -172,11 +174,15 @@ class _AddressPool:
             self._next += 1
         else:
             return None
-        return str(self.network.network_address + offset)
+        address = str(self.network.network_address + offset)
+        self._in_use[address] = offset
+        return address
 
     def release(self, address: str) -> None:
-        offset = int(ipaddress.ip_address(address)) - int(self.network.network_address)
-        heapq.heappush(self._released, offset)
+        """Hand ``address`` out again later; one this pool did not hand out (a host's) is ignored."""
+        offset = self._in_use.pop(address, None)
+        if offset is not None:
+            heapq.heappush(self._released, offset)
 
 
 class _SimulatedNode:
@@ -597,11 +603,7 @@ class Kubelet(Controller):
         """The pod is gone: its address goes back to its node's pool."""
         del self._runtimes[key]
         node = self._nodes.get(runtime.node)
-        if (
-            runtime.address
-            and node is not None
-            and ipaddress.ip_address(runtime.address) in node.pool.network
-        ):
+        if runtime.address and node is not None:
             node.pool.release(runtime.address)
 
     async def _kill(self, pod: Pod, runtime: _PodRuntime, mono: float) -> Result | None:
