@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 import attrs
@@ -296,11 +296,17 @@ def boundary_key(
 
     None when there are no more than ``count`` pods. The same key as ranking the pods one by one.
     """
-    if sum(counts.values()) <= count:
-        return None
     rank_of = related_on_node.get
+    return cut_key(((first_rules_key(facts, rank_of), number) for facts, number in counts.items()), count)
+
+
+def cut_key(numbers: Iterable[tuple[FirstRulesKey, int]], count: int) -> FirstRulesKey | None:
+    """`boundary_key`, from how many pods have each first-rules key (a key may come more than once)."""
+    ordered = sorted(numbers)
+    if sum(number for _, number in ordered) <= count:
+        return None
     seen = 0
-    for key, number in sorted((first_rules_key(facts, rank_of), number) for facts, number in counts.items()):
+    for key, number in ordered:
         seen += number
         if seen >= count:
             return key

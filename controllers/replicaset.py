@@ -38,7 +38,7 @@ from controllers.ranking import (
     FirstRulesKey,
     RankFacts,
     RankTail,
-    boundary_key,
+    cut_key,
     deletion_order,
     first_rules_key,
     pods_to_delete_of_candidates,
@@ -89,8 +89,8 @@ M = TypeVar("M", bound=Object)
 BY_CONTROLLER = "namespace/controller-uid"
 #: Pods tallied by that same bucket and by `pod_facts`: what a sync adds up, without visiting the pods.
 POD_FACTS = "namespace/controller-uid: active, ready, labels"
-#: Pods tallied by namespace and by (active, node name, labels): who is doubled up on a node.
-POD_PLACEMENT = "namespace: active, node, labels"
+#: Active pods tallied by namespace and by (node name, labels): who is doubled up on a node.
+POD_PLACEMENT = "namespace: node, labels of active pods"
 
 #: Active pods by namespace, controller uid and node name: a scale-down reads only the nodes it needs.
 BY_CONTROLLER_NODE = "namespace/controller-uid/node: active pods"
@@ -127,16 +127,16 @@ def index_by_controller(obj: Object) -> Iterable[str]:
 
 
 PodFacts = tuple[bool, bool, FrozenDict[str, str]]
-PodPlacement = tuple[bool, str, FrozenDict[str, str]]
+PodPlacement = tuple[str, FrozenDict[str, str]]
 
 
 def pod_namespace(pod: Pod) -> str:
     return pod.metadata.namespace
 
 
-def pod_placement(pod: Pod) -> PodPlacement:
-    """What the scale-down ranking counts of a pod: active, its node, and its labels."""
-    return (is_pod_active(pod), pod.spec.node_name, pod.metadata.labels)
+def pod_placement(pod: Pod) -> PodPlacement | None:
+    """What the scale-down ranking counts of an active pod: its node and its labels (None if inactive)."""
+    return (pod.spec.node_name, pod.metadata.labels) if is_pod_active(pod) else None
 
 
 def pod_facts(pod: Pod) -> PodFacts:
@@ -618,12 +618,15 @@ class ReplicaSetController(Controller):
         on_node: dict[str, int] = {}
         if not selectors:
             return on_node
-        tally = cast(Mapping[PodPlacement, int], self._pods.tally(POD_PLACEMENT, rs.metadata.namespace))
+        tally = cast(
+            Mapping[PodPlacement | None, int], self._pods.tally(POD_PLACEMENT, rs.metadata.namespace)
+        )
         # The tally has an entry per node for each label set, and pods share a few label sets.
         selected: dict[FrozenDict[str, str], bool] = {}
-        for (active, node, labels), count in tally.items():
-            if not active:
-                continue
+        for placement, count in tally.items():
+            if placement is None:
+                continue  # the inactive pods, which make no pod doubled up
+            node, labels = placement
             verdict = selected.get(labels)
             if verdict is None:
                 verdict = selected[labels] = any(selector.matches(labels) for selector in selectors)
@@ -647,12 +650,12 @@ class ReplicaSetController(Controller):
                 facts = entry[0]
                 counts[facts] = counts.get(facts, 0) + number
         related = self.related_pods_on_nodes(rs)
-        boundary = boundary_key(counts, related, count)
+        rank_of = related.get
+        keys = {facts: first_rules_key(facts, rank_of) for facts in counts}
+        boundary = cut_key(((key, counts[facts]) for facts, key in keys.items()), count)
         if boundary is None:
             # Deleting them all: no need to rank.
             return filter_active_pods(self._pods.by_index(BY_CONTROLLER, bucket))[:count]
-        rank_of = related.get
-        keys = {facts: first_rules_key(facts, rank_of) for facts in counts}
         if len({entry[1] for entry in tally if entry is not None and keys[entry[0]] == boundary}) == 1:
             return self._pods_to_delete_of_alike_ties(bucket, keys, related, boundary, count)
         nodes = {facts[0] for facts, key in keys.items() if key <= boundary}

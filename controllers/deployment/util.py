@@ -264,15 +264,12 @@ def sorted_by(
 
 
 def _without_hash_label(template: PodTemplateSpec) -> PodTemplateSpec:
-    metadata = _metadata_without_hash_label(template.metadata)
-    return template if metadata is template.metadata else attrs.evolve(template, metadata=metadata)
-
-
-def _metadata_without_hash_label(metadata: ObjectMeta) -> ObjectMeta:
-    labels = metadata.labels
+    labels = template.metadata.labels
     if POD_TEMPLATE_HASH_LABEL not in labels:
-        return metadata
-    return attrs.evolve(metadata, labels=labels.remove(POD_TEMPLATE_HASH_LABEL))
+        return template
+    return attrs.evolve(
+        template, metadata=attrs.evolve(template.metadata, labels=labels.remove(POD_TEMPLATE_HASH_LABEL))
+    )
 
 
 def equal_ignore_hash(first: PodTemplateSpec, second: PodTemplateSpec) -> bool:
@@ -282,8 +279,24 @@ def equal_ignore_hash(first: PodTemplateSpec, second: PodTemplateSpec) -> bool:
     Deployment's own template never carries it.
     """
     if first.spec != second.spec:
-        return False  # the usual verdict for an old ReplicaSet, reached without copying anything
-    return _metadata_without_hash_label(first.metadata) == _metadata_without_hash_label(second.metadata)
+        return False  # the usual verdict for an old ReplicaSet
+    # Field by field, as attrs' equality compares them, so that no metadata is copied to drop a label.
+    mine, theirs = first.metadata, second.metadata
+    return _labels_without_hash(mine.labels) == _labels_without_hash(theirs.labels) and all(
+        getattr(mine, name) == getattr(theirs, name) for name in _COMPARED_METADATA_FIELDS
+    )
+
+
+def _labels_without_hash(labels: Mapping[str, str]) -> Mapping[str, str]:
+    if POD_TEMPLATE_HASH_LABEL not in labels:
+        return labels
+    return {key: value for key, value in labels.items() if key != POD_TEMPLATE_HASH_LABEL}
+
+
+#: What ObjectMeta's equality compares, but the labels.
+_COMPARED_METADATA_FIELDS = tuple(
+    field.name for field in attrs.fields(ObjectMeta) if field.eq and field.name != "labels"
+)
 
 
 @functools.cache
