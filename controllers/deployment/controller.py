@@ -30,7 +30,7 @@ from controllers.deployment.sync import (
     sync_status_only,
 )
 from controllers.events import WARNING, EventRecorder
-from reconcile import Controller, Manager, Request, Result, TerminalError
+from reconcile import Controller, Manager, Request, Result, TerminalError, Watch
 from reconcile.controller import request_for
 from reconcile.informer import BY_OWNER, index_by_owner_uid
 from store import Forbidden, NotFound, Object, Selector, StoreError
@@ -45,6 +45,11 @@ MAX_RETRIES = 15
 
 class AdoptionRefused(Exception):
     """The deployment may not adopt orphans: it was deleted (and maybe recreated) since it was cached."""
+
+
+def _never(old: Pod, new: Pod) -> bool:
+    """No pod update concerns a deployment (upstream's deployment controller watches pod deletions)."""
+    return False
 
 
 def _selector_of(deployment: Deployment) -> Selector | None:
@@ -79,7 +84,10 @@ class DeploymentController(Controller):
             self,
             kind=Deployment,
             owns=[ReplicaSet],
-            watches={ReplicaSet: self._deployments_for_orphan, Pod: self._recreate_deployment_without_pods},
+            watches={
+                ReplicaSet: self._deployments_for_orphan,
+                Pod: Watch(self._recreate_deployment_without_pods, changed=_never),
+            },
             workers=workers,
             max_retries=MAX_RETRIES,
         )
@@ -255,8 +263,8 @@ class DeploymentController(Controller):
     def _recreate_deployment_without_pods(self, pod: Pod) -> list[Request]:
         """A Recreate deployment whose last pod is gone may start its new pods (deletePod).
 
-        Upstream watches pod deletions only. Handlers see the cache after the change, so a pod still
-        in it was added or updated: nothing to do, and nothing to look up.
+        Upstream watches pod deletions only: updates never get here (`_never`), and since handlers see
+        the cache after the change, a pod still in it was added: nothing to do, nothing to look up.
         """
         meta = pod.metadata
         if self._pods.get(meta.name, meta.namespace) is not None:
