@@ -297,6 +297,7 @@ class EventRecorder:
         self._clock = clock
         self._source = EventSource(component=component, host=host)
         self._correlator = EventCorrelator(clock)
+        self._stamps = _STAMPS.setdefault(store, _Stamps())
 
     async def event(self, obj: Object, type_: str, reason: str, message: str) -> None:
         """Record that ``reason``: ``message`` happened to ``obj``."""
@@ -358,13 +359,21 @@ class EventRecorder:
     def _unique_stamp(self, now: datetime) -> int:
         # client-go names events by UnixNano. On a virtual clock many events share an instant, so stamps
         # are kept strictly increasing per store: the name then also orders events by creation.
-        last = _LAST_STAMPS.get(self._store, 0)
-        stamp = max(int(now.timestamp() * 1e9), last + 1)
-        _LAST_STAMPS[self._store] = stamp
+        stamps = self._stamps
+        stamp = stamps.last = max(int(now.timestamp() * 1e9), stamps.last + 1)
         return stamp
 
 
-_LAST_STAMPS: weakref.WeakKeyDictionary[Store, int] = weakref.WeakKeyDictionary()
+class _Stamps:
+    """The last event-name stamp handed out for one store, shared by every recorder writing to it."""
+
+    __slots__ = ("last",)
+
+    def __init__(self) -> None:
+        self.last = 0
+
+
+_STAMPS: weakref.WeakKeyDictionary[Store, _Stamps] = weakref.WeakKeyDictionary()
 
 
 def creation_order(event: Event) -> int:

@@ -163,6 +163,8 @@ class _AddressPool:
         self._next = 2
         self._last = network.num_addresses - 2
         self._released: list[int] = []
+        #: The addresses handed out and not released, with their offsets into the network.
+        self._in_use: dict[str, int] = {}
 
     def allocate(self) -> str | None:
         if self._released:
@@ -172,11 +174,15 @@ class _AddressPool:
             self._next += 1
         else:
             return None
-        return str(self.network.network_address + offset)
+        address = str(self.network.network_address + offset)
+        self._in_use[address] = offset
+        return address
 
     def release(self, address: str) -> None:
-        offset = int(ipaddress.ip_address(address)) - int(self.network.network_address)
-        heapq.heappush(self._released, offset)
+        """Hand ``address`` out again later; one this pool did not hand out (a host's) is ignored."""
+        offset = self._in_use.pop(address, None)
+        if offset is not None:
+            heapq.heappush(self._released, offset)
 
 
 class _SimulatedNode:
@@ -222,6 +228,8 @@ class _PodRuntime:
     failed_at: datetime | None = None
     ready_override: bool | None = None
     kill_at: float | None = None
+    #: The resourceVersion of the last status this kubelet wrote for the pod.
+    posted: str = ""
 
 
 class Kubelet(Controller):
@@ -248,7 +256,7 @@ class Kubelet(Controller):
         node_lease_duration_seconds: int = 40,
         workers: int = 4,
     ) -> None:
-        super().__init__("kubelet", self, kind=Pod, workers=workers)
+        super().__init__("kubelet", self, kind=Pod, workers=workers, changed=self._concerns)
         if min(startup_delay, ready_delay, kill_delay) < 0:
             raise ValueError("delays must not be negative")
         if node_status_update_frequency <= 0:
@@ -565,8 +573,22 @@ class Kubelet(Controller):
         self._advance(pod, runtime, node, mono)
         status, wake_at = self._pod_status(pod, runtime, node, mono)
         if status != pod.status:
-            await self._store.update_status(attrs.evolve(pod, status=status))
+            written = await self._store.update_status(attrs.evolve(pod, status=status))
+            runtime.posted = written.metadata.resource_version
         return None if wake_at is None else Result(requeue_after=max(wake_at - mono, _EPSILON))
+
+    def _concerns(self, old: Pod, new: Pod) -> bool:
+        """Whether a pod update calls for a sync: not when it is this kubelet's own status write.
+
+        The sync that wrote it had the pod as the write left it, and a status write changes nothing
+        else; what time changes next is already requeued. Upstream's pod config likewise passes status
+        changes on as a reconcile, not as an update to sync. A resync (no new version) still syncs.
+        """
+        meta = new.metadata
+        if meta.resource_version == old.metadata.resource_version:
+            return True
+        runtime = self._runtimes.get((meta.namespace, meta.name))
+        return runtime is None or runtime.uid != meta.uid or runtime.posted != meta.resource_version
 
     def _runtime(self, pod: Pod) -> _PodRuntime:
         key = (pod.metadata.namespace, pod.metadata.name)
@@ -581,11 +603,7 @@ class Kubelet(Controller):
         """The pod is gone: its address goes back to its node's pool."""
         del self._runtimes[key]
         node = self._nodes.get(runtime.node)
-        if (
-            runtime.address
-            and node is not None
-            and ipaddress.ip_address(runtime.address) in node.pool.network
-        ):
+        if runtime.address and node is not None:
             node.pool.release(runtime.address)
 
     async def _kill(self, pod: Pod, runtime: _PodRuntime, mono: float) -> Result | None:

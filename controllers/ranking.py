@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 import attrs
@@ -257,6 +257,8 @@ def pods_to_delete_on_nodes(
 
 #: What rules 1-4 look at in a pod: its node name, phase ordinal, readiness and deletion cost.
 RankFacts = tuple[str, int, bool, int]
+#: What rules 6-8 look at in a pod: when it turned ready (None unless ready), restarts, creation time.
+RankTail = tuple[datetime | None, int, datetime | None]
 #: The key of rules 1-5, compared as a tuple: smaller is deleted sooner.
 FirstRulesKey = tuple[bool, int, bool, int, int]
 
@@ -267,6 +269,18 @@ def rank_facts(pod: Pod) -> RankFacts:
     annotations = pod.metadata.annotations
     cost = deletion_cost(pod) if annotations and POD_DELETION_COST in annotations else 0
     return (pod.spec.node_name, _PHASE_ORDINAL.get(status.phase, 0), status.ready, cost)
+
+
+def rank_tail(pod: Pod) -> RankTail:
+    """What the later rules of the ranking read of ``pod``, bar its uid.
+
+    Pods with the same first-rules key and the same tail are alike: neither goes before the other,
+    whatever the time and however their uids compare (uids only break ties between different times).
+    """
+    status = pod.status
+    ready_since = pod_ready_time(pod) if status.ready else None
+    restarts = max_container_restarts(pod) if status.container_statuses else 0
+    return (ready_since, restarts, pod.metadata.creation_timestamp)
 
 
 def first_rules_key(facts: RankFacts, rank_of: Callable[[str, int], int]) -> FirstRulesKey:
@@ -282,11 +296,17 @@ def boundary_key(
 
     None when there are no more than ``count`` pods. The same key as ranking the pods one by one.
     """
-    if sum(counts.values()) <= count:
-        return None
     rank_of = related_on_node.get
+    return cut_key(((first_rules_key(facts, rank_of), number) for facts, number in counts.items()), count)
+
+
+def cut_key(numbers: Iterable[tuple[FirstRulesKey, int]], count: int) -> FirstRulesKey | None:
+    """`boundary_key`, from how many pods have each first-rules key (a key may come more than once)."""
+    ordered = sorted(numbers)
+    if sum(number for _, number in ordered) <= count:
+        return None
     seen = 0
-    for key, number in sorted((first_rules_key(facts, rank_of), number) for facts, number in counts.items()):
+    for key, number in ordered:
         seen += number
         if seen >= count:
             return key
@@ -329,3 +349,17 @@ def _choose(
     chosen_tied = {id(one) for one in heapq.nsmallest(count - below, tied)}
     chosen = [one for index, one in ranked.items() if prefixes[index] < boundary or id(one) in chosen_tied]
     return [one.pod for one in sorted(chosen)]
+
+
+def deletion_order(
+    pods: Sequence[Pod], related_on_node: Mapping[str, int], now: datetime | None
+) -> list[Pod]:
+    """``pods`` sorted first to be deleted first (stably), ranked by ``related_on_node``.
+
+    With the pods a cut chose, in their order, this is the order `pods_to_delete_on_nodes` gives them:
+    a caller that found them some other way (see `rank_tail`) ranks only those.
+    """
+    rank_of = related_on_node.get
+    return [
+        one.pod for one in sorted(_Ranked(pod, rank_of(pod.spec.node_name, 0), now, True) for pod in pods)
+    ]

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import heapq
+import itertools
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Generic, TypeVar, cast
@@ -34,12 +35,16 @@ import structlog
 from controllers.events import NORMAL, WARNING, EventRecorder
 from controllers.podutil import is_pod_active, is_pod_available, is_pod_ready
 from controllers.ranking import (
+    FirstRulesKey,
     RankFacts,
-    boundary_key,
+    RankTail,
+    cut_key,
+    deletion_order,
     first_rules_key,
     pods_to_delete_of_candidates,
     pods_to_delete_on_nodes,
     rank_facts,
+    rank_tail,
 )
 from reconcile import Controller, Manager, Request, Result, WorkQueue
 from reconcile.controller import request_for
@@ -84,13 +89,14 @@ M = TypeVar("M", bound=Object)
 BY_CONTROLLER = "namespace/controller-uid"
 #: Pods tallied by that same bucket and by `pod_facts`: what a sync adds up, without visiting the pods.
 POD_FACTS = "namespace/controller-uid: active, ready, labels"
-#: Pods tallied by namespace and by (active, node name, labels): who is doubled up on a node.
-POD_PLACEMENT = "namespace: active, node, labels"
+#: Active pods tallied by namespace and by (node name, labels): who is doubled up on a node.
+POD_PLACEMENT = "namespace: node, labels of active pods"
 
 #: Active pods by namespace, controller uid and node name: a scale-down reads only the nodes it needs.
 BY_CONTROLLER_NODE = "namespace/controller-uid/node: active pods"
-#: Pods tallied by controller bucket and by (active, `rank_facts`): where a scale-down's cut falls.
-POD_RANK_FACTS = "namespace/controller-uid: active, node, phase, ready, deletion cost"
+#: Active pods tallied by controller bucket and by (`rank_facts`, `rank_tail`): where a scale-down's
+#: cut falls, and whether the pods tied at it are alike.
+POD_RANK_FACTS = "namespace/controller-uid: node, phase, ready, deletion cost, later rules of active pods"
 
 #: The longest valid pod name; a generateName prefix must leave room within it.
 _MAX_NAME_LENGTH = 253
@@ -121,16 +127,16 @@ def index_by_controller(obj: Object) -> Iterable[str]:
 
 
 PodFacts = tuple[bool, bool, FrozenDict[str, str]]
-PodPlacement = tuple[bool, str, FrozenDict[str, str]]
+PodPlacement = tuple[str, FrozenDict[str, str]]
 
 
 def pod_namespace(pod: Pod) -> str:
     return pod.metadata.namespace
 
 
-def pod_placement(pod: Pod) -> PodPlacement:
-    """What the scale-down ranking counts of a pod: active, its node, and its labels."""
-    return (is_pod_active(pod), pod.spec.node_name, pod.metadata.labels)
+def pod_placement(pod: Pod) -> PodPlacement | None:
+    """What the scale-down ranking counts of an active pod: its node and its labels (None if inactive)."""
+    return (pod.spec.node_name, pod.metadata.labels) if is_pod_active(pod) else None
 
 
 def pod_facts(pod: Pod) -> PodFacts:
@@ -138,9 +144,13 @@ def pod_facts(pod: Pod) -> PodFacts:
     return (is_pod_active(pod), pod.status.ready, pod.metadata.labels)
 
 
-def pod_rank_facts(pod: Pod) -> tuple[bool, RankFacts]:
-    """What the scale-down ranking's first rules read of a pod, and whether it is active."""
-    return (is_pod_active(pod), rank_facts(pod))
+#: What the scale-down ranking reads of an active pod (bar its uid); None for a pod it passes over.
+PodRankFacts = tuple[RankFacts, RankTail] | None
+
+
+def pod_rank_facts(pod: Pod) -> PodRankFacts:
+    """What the scale-down ranking reads of ``pod``, if it is active (the others are not ranked)."""
+    return (rank_facts(pod), rank_tail(pod)) if is_pod_active(pod) else None
 
 
 def index_active_by_controller_and_node(pod: Pod) -> Iterable[str]:
@@ -608,9 +618,19 @@ class ReplicaSetController(Controller):
         on_node: dict[str, int] = {}
         if not selectors:
             return on_node
-        tally = cast(Mapping[PodPlacement, int], self._pods.tally(POD_PLACEMENT, rs.metadata.namespace))
-        for (active, node, labels), count in tally.items():
-            if active and any(selector.matches(labels) for selector in selectors):
+        tally = cast(
+            Mapping[PodPlacement | None, int], self._pods.tally(POD_PLACEMENT, rs.metadata.namespace)
+        )
+        # The tally has an entry per node for each label set, and pods share a few label sets.
+        selected: dict[FrozenDict[str, str], bool] = {}
+        for placement, count in tally.items():
+            if placement is None:
+                continue  # the inactive pods, which make no pod doubled up
+            node, labels = placement
+            verdict = selected.get(labels)
+            if verdict is None:
+                verdict = selected[labels] = any(selector.matches(labels) for selector in selectors)
+            if verdict:
                 on_node[node] = on_node.get(node, 0) + count
         return on_node
 
@@ -618,18 +638,27 @@ class ReplicaSetController(Controller):
         """`pods_to_delete_on_nodes` of the active pods ``rs`` controls, visiting only those it may pick.
 
         The tally of their ranking facts tells the first-rules key of the ``count``-th pod to go; only
-        the pods on nodes holding pods at or below that key are read, through the per-node index.
+        the pods on nodes holding pods at or below that key are read, through the per-node index. When
+        the pods tied at that key are alike (as pods started together are), only as many of them are
+        read as are deleted.
         """
         bucket = f"{rs.metadata.namespace}/{rs.metadata.uid}"
-        tally = cast(Mapping[tuple[bool, RankFacts], int], self._pods.tally(POD_RANK_FACTS, bucket))
-        counts = {facts: number for (active, facts), number in tally.items() if active}
+        tally = cast(Mapping[PodRankFacts, int], self._pods.tally(POD_RANK_FACTS, bucket))
+        counts: dict[RankFacts, int] = {}
+        for entry, number in tally.items():
+            if entry is not None:
+                facts = entry[0]
+                counts[facts] = counts.get(facts, 0) + number
         related = self.related_pods_on_nodes(rs)
-        boundary = boundary_key(counts, related, count)
+        rank_of = related.get
+        keys = {facts: first_rules_key(facts, rank_of) for facts in counts}
+        boundary = cut_key(((key, counts[facts]) for facts, key in keys.items()), count)
         if boundary is None:
             # Deleting them all: no need to rank.
             return filter_active_pods(self._pods.by_index(BY_CONTROLLER, bucket))[:count]
-        rank_of = related.get
-        nodes = {facts[0] for facts in counts if first_rules_key(facts, rank_of) <= boundary}
+        if len({entry[1] for entry in tally if entry is not None and keys[entry[0]] == boundary}) == 1:
+            return self._pods_to_delete_of_alike_ties(bucket, keys, related, boundary, count)
+        nodes = {facts[0] for facts, key in keys.items() if key <= boundary}
         # Every pod of those nodes: the ranking reads each one's facts once and passes over those
         # beyond the cut.
         candidates = [
@@ -637,6 +666,37 @@ class ReplicaSetController(Controller):
         ]
         candidates.sort(key=key_of)
         return pods_to_delete_of_candidates(candidates, related, boundary, count, self._clock.now())
+
+    def _pods_to_delete_of_alike_ties(
+        self,
+        bucket: str,
+        keys: Mapping[RankFacts, FirstRulesKey],
+        related: Mapping[str, int],
+        boundary: FirstRulesKey,
+        count: int,
+    ) -> list[Pod]:
+        """`pods_to_delete`, when the pods tied at the cut are alike on every later rule.
+
+        Alike pods all rank equal, so the ranking keeps the first of them in key order: those are read
+        (as they come, node by node, merged), not the whole tied class. The pods before the cut go too.
+        """
+        rank_of = related.get
+
+        def key_at(pod: Pod) -> FirstRulesKey:
+            return first_rules_key(rank_facts(pod), rank_of)
+
+        def pods_on(node: str) -> list[Pod]:
+            return self._pods.by_index(BY_CONTROLLER_NODE, f"{bucket}/{node}")
+
+        below_nodes = {facts[0] for facts, key in keys.items() if key < boundary}
+        tied_nodes = {facts[0] for facts, key in keys.items() if key == boundary}
+        chosen = [pod for node in below_nodes for pod in pods_on(node) if key_at(pod) < boundary]
+        tied = heapq.merge(
+            *((pod for pod in pods_on(node) if key_at(pod) == boundary) for node in tied_nodes), key=key_of
+        )
+        chosen.extend(itertools.islice(tied, count - len(chosen)))
+        chosen.sort(key=key_of)
+        return deletion_order(chosen, related, self._clock.now())
 
     # --- events -----------------------------------------------------------------------------------
 

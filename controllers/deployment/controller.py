@@ -11,6 +11,7 @@ gone. The steps themselves live in `sync`, `rolling`, `recreate`, `progress` and
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import attrs
@@ -29,11 +30,11 @@ from controllers.deployment.sync import (
     sync_status_only,
 )
 from controllers.events import WARNING, EventRecorder
-from reconcile import Controller, Manager, Request, Result, TerminalError
+from reconcile import Controller, Manager, Request, Result, TerminalError, Watch
 from reconcile.controller import request_for
 from reconcile.informer import BY_OWNER, index_by_owner_uid
 from store import Forbidden, NotFound, Object, Selector, StoreError
-from store.models import Deployment, Pod, ReplicaSet
+from store.models import Deployment, LabelSelector, Pod, ReplicaSet
 
 log = structlog.get_logger("setpoint.deployment")
 
@@ -46,11 +47,22 @@ class AdoptionRefused(Exception):
     """The deployment may not adopt orphans: it was deleted (and maybe recreated) since it was cached."""
 
 
+def _never(old: Pod, new: Pod) -> bool:
+    """No pod update concerns a deployment (upstream's deployment controller watches pod deletions)."""
+    return False
+
+
 def _selector_of(deployment: Deployment) -> Selector | None:
     """The deployment's selector; None when it has none or it is empty (which would select every pod)."""
     selector = deployment.spec.selector
     if selector is None or (not selector.match_labels and not selector.match_expressions):
         return None
+    return _compiled(selector)
+
+
+@functools.lru_cache(maxsize=4096)
+def _compiled(selector: LabelSelector) -> Selector:
+    """A selector compiled once for every sync and pod event that reads it (selectors are values)."""
     return selector.as_selector()
 
 
@@ -72,7 +84,10 @@ class DeploymentController(Controller):
             self,
             kind=Deployment,
             owns=[ReplicaSet],
-            watches={ReplicaSet: self._deployments_for_orphan, Pod: self._recreate_deployment_without_pods},
+            watches={
+                ReplicaSet: self._deployments_for_orphan,
+                Pod: Watch(self._recreate_deployment_without_pods, changed=_never),
+            },
             workers=workers,
             max_retries=MAX_RETRIES,
         )
@@ -248,12 +263,16 @@ class DeploymentController(Controller):
     def _recreate_deployment_without_pods(self, pod: Pod) -> list[Request]:
         """A Recreate deployment whose last pod is gone may start its new pods (deletePod).
 
-        Handlers see the cache after the change, so only a deletion can leave no pods behind.
+        Upstream watches pod deletions only: updates never get here (`_never`), and since handlers see
+        the cache after the change, a pod still in it was added: nothing to do, nothing to look up.
         """
-        ref = pod.metadata.controller_ref()
+        meta = pod.metadata
+        if self._pods.get(meta.name, meta.namespace) is not None:
+            return []
+        ref = meta.controller_ref()
         if ref is None or ref.kind != ReplicaSet.kind:
             return []
-        rs = self._replica_sets.get(ref.name, pod.metadata.namespace)
+        rs = self._replica_sets.get(ref.name, meta.namespace)
         if rs is None or rs.metadata.uid != ref.uid:
             return []
         deployment = self._owner_of(rs)

@@ -28,6 +28,7 @@ from store.models import (
     IntOrString,
     LabelSelector,
     Object,
+    ObjectMeta,
     PodTemplateSpec,
     ReplicaSet,
     ReplicaSetCondition,
@@ -277,7 +278,25 @@ def equal_ignore_hash(first: PodTemplateSpec, second: PodTemplateSpec) -> bool:
     The hash is ignored because it changes when the API's serialisation changes, and because a
     Deployment's own template never carries it.
     """
-    return _without_hash_label(first) == _without_hash_label(second)
+    if first.spec != second.spec:
+        return False  # the usual verdict for an old ReplicaSet
+    # Field by field, as attrs' equality compares them, so that no metadata is copied to drop a label.
+    mine, theirs = first.metadata, second.metadata
+    return _labels_without_hash(mine.labels) == _labels_without_hash(theirs.labels) and all(
+        getattr(mine, name) == getattr(theirs, name) for name in _COMPARED_METADATA_FIELDS
+    )
+
+
+def _labels_without_hash(labels: Mapping[str, str]) -> Mapping[str, str]:
+    if POD_TEMPLATE_HASH_LABEL not in labels:
+        return labels
+    return {key: value for key, value in labels.items() if key != POD_TEMPLATE_HASH_LABEL}
+
+
+#: What ObjectMeta's equality compares, but the labels.
+_COMPARED_METADATA_FIELDS = tuple(
+    field.name for field in attrs.fields(ObjectMeta) if field.eq and field.name != "labels"
+)
 
 
 @functools.cache

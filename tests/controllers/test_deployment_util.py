@@ -11,6 +11,8 @@ from datetime import UTC, datetime, timedelta
 
 import attrs
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from controllers.deployment import RollbackError, rollback_template, util
 from controllers.deployment.progress import rollout_status
@@ -466,6 +468,26 @@ def test_equal_ignore_hash_compares_templates_without_the_hash_label(
 ) -> None:
     assert util.equal_ignore_hash(former, latter) is expected
     assert util.equal_ignore_hash(latter, former) is expected
+
+
+_TEMPLATES = st.builds(
+    _hash_template,
+    name=st.sampled_from(["foo", "bar"]),
+    node=st.sampled_from(["node-1", "node-2"]),
+    annotations=st.sampled_from([{}, {"note": "a"}]),
+    labels=st.dictionaries(st.sampled_from([HASH, "app", "tier"]), st.sampled_from(["x", "y"]), max_size=3),
+)
+
+
+@given(_TEMPLATES, _TEMPLATES)
+def test_equal_ignore_hash_is_equality_of_the_templates_once_the_hash_label_is_dropped(
+    former: PodTemplateSpec, latter: PodTemplateSpec
+) -> None:
+    def dropped(template: PodTemplateSpec) -> PodTemplateSpec:
+        labels = {key: value for key, value in template.metadata.labels.items() if key != HASH}
+        return attrs.evolve(template, metadata=attrs.evolve(template.metadata, labels=labels))
+
+    assert util.equal_ignore_hash(former, latter) is (dropped(former) == dropped(latter))
 
 
 def _running(name: str, pod_template: PodTemplateSpec, created: datetime) -> ReplicaSet:

@@ -521,3 +521,32 @@ def test_knobs_refuse_pods_not_on_a_simulated_node() -> None:
             kubelet.stop_node("real-node")
 
     run_with_kubelet(scenario)
+
+
+def test_its_own_status_write_does_not_sync_a_pod_again_but_anyone_elses_does() -> None:
+    def syncs(sim: Simulation, since: int) -> int:
+        return sum(
+            1
+            for record in list(sim.trace)[since:]
+            if record.what == "reconcile"
+            and record.get("controller") == "kubelet"
+            and record.get("request") == "default/web"
+        )
+
+    async def scenario(sim: Simulation, kubelet: Kubelet) -> tuple[int, int, Pod]:
+        mark = len(sim.trace)
+        await sim.store.create(make_pod("web"))
+        await sim.settle()
+        own = syncs(sim, mark)
+        running = await get_pod(sim, "web")
+        mark = len(sim.trace)
+        await sim.store.update_status(
+            attrs.evolve(running, status=attrs.evolve(running.status, phase="Unknown"))
+        )
+        await sim.settle()
+        return own, syncs(sim, mark), await get_pod(sim, "web")
+
+    own, others, pod = run_with_kubelet(scenario, startup_delay=0)
+    assert own == 1  # the sync that made it Running; its write coming back is not another
+    assert others == 1
+    assert pod.status.phase == "Running"

@@ -10,6 +10,7 @@ import random
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
+import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -19,12 +20,14 @@ from controllers.ranking import (
     ActivePodsWithRanks,
     boundary_key,
     deletion_cost,
+    deletion_order,
     first_rules_key,
     logarithmic_rank_diff,
     pods_to_delete,
     pods_to_delete_of_candidates,
     pods_to_delete_on_nodes,
     rank_facts,
+    rank_tail,
     ranked_by_related_pods_on_same_node,
 )
 from store.models import ContainerStatus, ObjectMeta, Pod, PodCondition, PodSpec, PodStatus
@@ -426,3 +429,27 @@ def test_a_cut_found_from_the_facts_counts_deletes_what_ranking_every_pod_does(
     expected = ActivePodsWithRanks(pods, [on_node[p.spec.node_name] for p in pods], None).sorted()[:count]
     candidates = [p for p in pods if first_rules_key(rank_facts(p), on_node.get) <= boundary]
     assert pods_to_delete_of_candidates(candidates, on_node, boundary, count, None) == expected
+
+
+@given(ranked_pods(), st.data())
+def test_pods_with_one_first_rules_key_and_one_tail_rank_equal_whatever_their_uids(
+    case: tuple[list[Pod], dict[str, int]], data: st.DataObject
+) -> None:
+    # What lets a scale-down keep the first of a tied class in order without ranking the rest: with the
+    # clock and its logarithmic buckets on, uids only ever tell apart pods whose times differ.
+    pods, on_node = case
+    first = data.draw(st.sampled_from(pods), label="first")
+    uid = data.draw(st.sampled_from(["uid-00", "uid-50", "uid-99"]), label="uid")
+    twin = attrs.evolve(first, metadata=attrs.evolve(first.metadata, name="twin", uid=uid))
+    assert rank_tail(twin) == rank_tail(first)
+    rank = on_node[first.spec.node_name]
+    pair = ActivePodsWithRanks([first, twin], [rank, rank], NOW)
+    assert not pair.less(0, 1)
+    assert not pair.less(1, 0)
+
+
+@given(ranked_pods())
+def test_deletion_order_is_the_stable_sort_of_the_ranking(case: tuple[list[Pod], dict[str, int]]) -> None:
+    pods, on_node = case
+    expected = ActivePodsWithRanks(pods, [on_node[p.spec.node_name] for p in pods], NOW).sorted()
+    assert deletion_order(pods, on_node, NOW) == expected

@@ -18,6 +18,7 @@ from structlog.testing import capture_logs
 
 from controllers.events import creation_order
 from controllers.podutil import is_pod_active
+from controllers.ranking import pods_to_delete
 from controllers.replicaset import (
     REPLICA_FAILURE,
     ReplicaSetController,
@@ -360,6 +361,34 @@ def test_scale_down_deletes_pods_doubled_up_on_a_node_first() -> None:
         (deleted,) = await events(sim, "SuccessfulDelete")
         assert deleted.message in {f"Deleted pod: {pod.metadata.name}" for pod in crowded}
         assert alone.metadata.name in {pod.metadata.name for pod in await owned_pods(sim)}
+
+    simulate(scenario)
+
+
+def test_scale_down_of_alike_pods_deletes_the_first_by_name_on_the_most_crowded_nodes() -> None:
+    # Pods started together are alike on every rule after the doubling-up count: the ranking keeps
+    # them in name order, and the controller reads only as many of them as it deletes.
+    deployment = OwnerReference(
+        api_version="apps/v1", kind="Deployment", name="web", uid="deployment-uid", controller=True
+    )
+
+    async def scenario(sim: Simulation, controller: ReplicaSetController) -> None:
+        await sim.store.create(replica_set(replicas=15, owner=deployment))
+        await sim.settle()
+        pods = await owned_pods(sim)
+        placement = ["node-a", "node-b", "node-c"] * 3 + ["node-a", "node-b"] * 3
+        for pod, node in zip(pods, placement, strict=True):
+            await start_pod(sim, pod, node)
+        await sim.settle()
+        started = await owned_pods(sim)
+        crowded = [pod for pod in started if pod.spec.node_name in ("node-a", "node-b")]
+        expected = pods_to_delete(started, started, 4, sim.clock.now())
+        assert expected == sorted(crowded, key=lambda pod: pod.metadata.name)[:4]
+        await scale(sim, 11)
+        await sim.settle()
+        assert [event.message for event in await events(sim, "SuccessfulDelete")] == [
+            f"Deleted pod: {pod.metadata.name}" for pod in expected
+        ]
 
     simulate(scenario)
 
