@@ -256,7 +256,7 @@ class Kubelet(Controller):
         node_lease_duration_seconds: int = 40,
         workers: int = 4,
     ) -> None:
-        super().__init__("kubelet", self, kind=Pod, workers=workers, changed=self._concerns)
+        super().__init__("kubelet", self, kind=Pod, workers=workers, changed=self._concerns, selects=_bound)
         if min(startup_delay, ready_delay, kill_delay) < 0:
             raise ValueError("delays must not be negative")
         if node_status_update_frequency <= 0:
@@ -806,6 +806,11 @@ class Kubelet(Controller):
         """The time of day at monotonic instant ``mono`` (a past one, when catching up)."""
         at = self._clock.now() - timedelta(seconds=self._clock.monotonic() - mono)
         return at.replace(microsecond=0)
+
+
+def _bound(pod: Pod) -> bool:
+    """Whether a pod is on a node: the kubelets watch only theirs (a ``spec.nodeName`` field selector)."""
+    return bool(pod.spec.node_name)
 
 
 def _condition_values(conditions: Sequence[NodeCondition]) -> list[tuple[str, str, str, str]]:

@@ -7,8 +7,9 @@ or raises `TerminalError` (give up until the object changes). The `Controller` t
 requests: for its own kind, for the kinds it owns (the controlling owner is enqueued, found by name and
 checked by uid) and for any kind mapped by a function. An update predicate (`Watch.changed`, and
 ``changed`` for the primary kind) lets a controller ignore updates that change nothing it looks at, as
-controller-runtime's predicates and the update filters of Kubernetes' controllers do. A key is never
-reconciled by two workers at once.
+controller-runtime's predicates and the update filters of Kubernetes' controllers do; an object filter
+(``selects``) narrows the primary kind to the objects it acts on, as a field-selected watch does. A key
+is never reconciled by two workers at once.
 
 Controllers run inside a `Manager`, which supplies the caches, clock, randomness and metrics.
 """
@@ -82,6 +83,8 @@ MapFunc = Callable[[Any], Iterable[Request]]
 ReconcileFunc = Callable[[Request], Awaitable[Result | None]]
 #: An update predicate: whether the update from the first object to the second concerns the controller.
 Changed = Callable[[Any, Any], bool]
+#: An object filter: whether the controller acts on the object at all.
+Selects = Callable[[Any], bool]
 
 
 @attrs.frozen
@@ -127,6 +130,10 @@ class Controller:
     ``kind`` is the primary kind; ``owns`` lists kinds whose controlling owner is of that kind;
     ``watches`` maps further kinds to a function from an object to the requests it concerns, or to a
     `Watch` (such a function and an update predicate). ``changed`` is the primary kind's update predicate.
+    ``selects`` filters the primary kind's objects the way a field selector on its watch would (the
+    kubelet's ``spec.nodeName`` watch, say): an add or delete of an object it rejects enqueues nothing,
+    an update only if it selects the old or the new object (leaving the selection is seen, as a watch
+    sees it as a delete). The reconciler still reads the whole cache.
     ``timeout`` bounds a single reconcile; ``max_retries`` drops a key after that many failures
     in a row (Kubernetes' Deployment and Endpoints controllers use 15); None retries for ever.
     """
@@ -140,6 +147,7 @@ class Controller:
         owns: Sequence[type[Object]] = (),
         watches: Mapping[type[Object], MapFunc | Watch] | None = None,
         changed: Changed | None = None,
+        selects: Selects | None = None,
         workers: int = 1,
         timeout: float | None = None,
         max_retries: int | None = None,
@@ -155,6 +163,7 @@ class Controller:
             kind: spec if isinstance(spec, Watch) else Watch(spec) for kind, spec in (watches or {}).items()
         }
         self.changed = changed
+        self.selects = selects
         self.workers = workers
         self.timeout = timeout
         self.max_retries = max_retries
@@ -226,7 +235,12 @@ class Controller:
 
     def _connect(self, manager: Manager, queue: WorkQueue[Request]) -> list[tuple[Informer[Any], Any]]:
         primary = manager.informer(self.kind)
-        handlers: list[tuple[Informer[Any], Any]] = [(primary, _EnqueueSelf(queue, self.changed))]
+        enqueue_self = (
+            _EnqueueSelf(queue, self.changed)
+            if self.selects is None
+            else _EnqueueSelected(queue, self.changed, self.selects)
+        )
+        handlers: list[tuple[Informer[Any], Any]] = [(primary, enqueue_self)]
         for owned in self.owns:
             namespaced = manager.store.scheme.info(self.kind).namespaced
             handlers.append((manager.informer(owned), _EnqueueOwner(queue, primary, namespaced)))
@@ -340,6 +354,26 @@ class _EnqueueSelf:
 
     def on_delete(self, obj: Object | DeletedFinalStateUnknown[Any]) -> None:
         self._queue.add(request_for(final_state(obj)))
+
+
+class _EnqueueSelected(_EnqueueSelf):
+    """`_EnqueueSelf` for the objects a filter selects (an update if it selects either side)."""
+
+    def __init__(self, queue: WorkQueue[Request], changed: Changed | None, selects: Selects) -> None:
+        super().__init__(queue, changed)
+        self._selects = selects
+
+    def on_add(self, obj: Object) -> None:
+        if self._selects(obj):
+            super().on_add(obj)
+
+    def on_update(self, old: Object, new: Object) -> None:
+        if self._selects(new) or self._selects(old):
+            super().on_update(old, new)
+
+    def on_delete(self, obj: Object | DeletedFinalStateUnknown[Any]) -> None:
+        if self._selects(final_state(obj)):
+            super().on_delete(obj)
 
 
 class _EnqueueOwner:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Awaitable
 
 import attrs
 import pytest
@@ -163,6 +164,43 @@ def test_the_primary_kind_has_an_update_predicate_too() -> None:
     ignored, changed = Simulation().run(scenario)
     assert ignored == []
     assert changed == [Request("default", "x")]
+
+
+def test_an_object_filter_sees_only_selected_objects_and_updates_into_or_out_of_the_selection() -> None:
+    recording = Recording()
+
+    def web(cm: ConfigMap) -> bool:
+        return cm.metadata.labels.get("tier") == "web"
+
+    async def step(sim: Simulation, write: Awaitable[object]) -> list[Request]:
+        recording.requests.clear()
+        await write
+        await sim.settle()
+        return recording.requests[:]
+
+    async def scenario(sim: Simulation) -> list[list[Request]]:
+        await sim.store.create(labelled(config_map("seen"), tier="web"))
+        await sim.store.create(config_map("unseen"))
+        sim.manager.add(Controller("cms", recording, kind=ConfigMap, selects=web))
+        await sim.settle()
+        listed = recording.requests[:]
+        other = await sim.store.get(ConfigMap, "unseen", "default")
+        plain_update = await step(sim, sim.store.update(attrs.evolve(other, data={"k": "v"})))
+        other = await sim.store.get(ConfigMap, "unseen", "default")
+        joins = await step(sim, sim.store.update(labelled(other, tier="web")))
+        joined = await sim.store.get(ConfigMap, "unseen", "default")
+        leaves = await step(sim, sim.store.update(labelled(joined, tier="db")))
+        unseen_delete = await step(sim, sim.store.delete(ConfigMap, "unseen", "default"))
+        seen_delete = await step(sim, sim.store.delete(ConfigMap, "seen", "default"))
+        return [listed, plain_update, joins, leaves, unseen_delete, seen_delete]
+
+    listed, plain_update, joins, leaves, unseen_delete, seen_delete = Simulation().run(scenario)
+    assert listed == [Request("default", "seen")]
+    assert plain_update == []
+    assert joins == [Request("default", "unseen")]
+    assert leaves == [Request("default", "unseen")]  # a field-selected watch sees this as a delete
+    assert unseen_delete == []
+    assert seen_delete == [Request("default", "seen")]
 
 
 def test_an_error_retries_with_exponential_backoff() -> None:
