@@ -97,9 +97,16 @@ class VirtualClock(_LoopClock):
             raise ValueError("epoch must be an aware datetime")
         self._epoch = epoch
         self._offset = 0.0
+        #: The last time of day made, by its seconds since the epoch: many reads fall on one instant.
+        self._last: tuple[float, datetime] = (0.0, epoch)
 
     def now(self) -> datetime:
-        return self._epoch + timedelta(seconds=self.monotonic() + self._offset)
+        seconds = self.monotonic() + self._offset
+        last_seconds, last = self._last
+        if seconds != last_seconds:
+            last = self._epoch + timedelta(seconds=seconds)
+            self._last = (seconds, last)
+        return last
 
     def _outside_loop(self) -> float:
         return 0.0
