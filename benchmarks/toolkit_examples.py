@@ -9,7 +9,10 @@
    and the store), so the figure shows what the built-in controllers and their checks cost per
    example; and a real-time
    comparison: the virtual seconds one example covers on average (each would be that many seconds
-   on a real clock).
+   on a real clock). Then where an example's CPU time goes, by phase: boot (build, start and first
+   settle of the cluster), user actions, arming faults, settles (the ``settle`` rule and the final
+   one), shut-down, and the rest (Hypothesis choosing and drawing steps), with the cyclic garbage
+   collector's time (wall, already inside the phases) beside them.
 2. **Detection table**: each broken controller of tests/toolkit/test_broken_variants.py searched by
    Hypothesis (derandomized): caught or not, wall time to the shrunk story, and its length in steps.
 
@@ -33,7 +36,7 @@ import structlog
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
 
-from benchmarks._common import machine_info
+from benchmarks._common import GcMeter, machine_info
 from controllers.testing.machine import ClusterMachine
 from reconcile.testing import Invariant
 
@@ -49,15 +52,38 @@ class NoControllers(ClusterMachine):
         return []
 
 
+#: Where an example's CPU time goes: the machine's steps by kind, the shut-down, and what is left
+#: (Hypothesis choosing and drawing steps, and the collector outside the steps).
+PHASES = ("boot", "actions", "faults", "settle", "shut_down", "other")
+
+
+def timed(machine: type[ClusterMachine], phases: dict[str, float], virtual: list[float]) -> type[Any]:
+    """``machine`` tallying the CPU seconds of each phase, and each example's virtual seconds."""
+
+    class Timed(machine):  # type: ignore[valid-type,misc]
+        def _execute(self, name: str, func: Any, kwargs: dict[str, Any]) -> Any:
+            phase = {"boot": "boot", "quiesce": "settle", "arm": "faults"}.get(name, "actions")
+            started = time.process_time()
+            try:
+                return super()._execute(name, func, kwargs)
+            finally:
+                phases[phase] += time.process_time() - started
+
+        def _shut_down(self) -> None:
+            started = time.process_time()
+            super()._shut_down()
+            phases["shut_down"] += time.process_time() - started
+            virtual.append(self._loop.time())  # the virtual time the example reached, quiesce included
+
+    # The machine's own name: Hypothesis derives a derandomized run's examples from it.
+    Timed.__name__, Timed.__qualname__ = machine.__name__, machine.__qualname__
+    Timed.__module__ = machine.__module__
+    return Timed
+
+
 def examples_per_second(machine: type[ClusterMachine], examples: int) -> dict[str, Any]:
     virtual: list[float] = []
-    original = machine.teardown
-
-    def teardown(self: ClusterMachine) -> None:
-        original(self)
-        virtual.append(self._loop.time())  # the virtual time the example reached, quiesce included
-
-    machine.teardown = teardown  # type: ignore[method-assign]
+    phases = dict.fromkeys(PHASES, 0.0)
     options = settings(
         max_examples=examples,
         stateful_step_count=12,
@@ -67,12 +93,15 @@ def examples_per_second(machine: type[ClusterMachine], examples: int) -> dict[st
         phases=[Phase.generate],
         suppress_health_check=list(HealthCheck),
     )
+    collector = GcMeter()
+    collector.start()
     started = time.perf_counter()
     cpu_started = time.process_time()
-    run_state_machine_as_test(machine, settings=options)
+    run_state_machine_as_test(timed(machine, phases, virtual), settings=options)
     cpu = time.process_time() - cpu_started
     wall = time.perf_counter() - started
-    machine.teardown = original  # type: ignore[method-assign]
+    collector.stop()
+    phases["other"] = cpu - sum(phases.values())
     return {
         "examples": len(virtual),
         "wall_seconds": wall,
@@ -80,6 +109,8 @@ def examples_per_second(machine: type[ClusterMachine], examples: int) -> dict[st
         "examples_per_second": len(virtual) / wall,
         "examples_per_cpu_second": len(virtual) / cpu,
         "virtual_seconds_per_example": sum(virtual) / max(len(virtual), 1),
+        "cpu_ms_per_example": {phase: 1000 * spent / max(len(virtual), 1) for phase, spent in phases.items()},
+        "gc_seconds": collector.take()["seconds"],
     }
 
 
@@ -127,6 +158,12 @@ def main() -> None:
             f" {row['cpu_seconds']:>7.2f} {row['examples_per_cpu_second']:>15.1f}"
             f" {row['virtual_seconds_per_example']:>18.1f}"
         )
+    header = " ".join(f"{phase:>9}" for phase in PHASES)
+    print(f"\n{'CPU ms per example':<28} {header} {'gc (wall)':>10}")
+    for name, row in (("standard (all controllers)", standard), ("reference: no controllers", reference)):
+        split = row["cpu_ms_per_example"]
+        gc_ms = 1000 * row["gc_seconds"] / max(row["examples"], 1)
+        print(f"{name:<28}", " ".join(f"{split[phase]:>9.2f}" for phase in PHASES), f"{gc_ms:>10.2f}")
     print("load average after the runs:", " ".join(f"{x:.2f}" for x in os.getloadavg()))
     speedup = standard["virtual_seconds_per_example"] * standard["examples_per_second"]
     print(f"virtual time runs {speedup:,.0f}x faster than a real clock on the standard machine")

@@ -120,13 +120,19 @@ class Faults:
         self._notify()
 
     def clear(self) -> None:
-        """Disarm every fault and release every held-back event."""
+        """Disarm every fault and release every held-back event.
+
+        Waiting watches are woken only when some were holding events back (a lag or a delay): no
+        other fault changes what a watch may deliver, so waking them would only cost a loop turn each.
+        """
+        holding = bool(self.lag or self.delays)
         self._write_faults.clear()
         self._crash_after = None
         self.lag.clear()
         self.coalesced.clear()
         self.delays.clear()
-        self._notify()
+        if holding:
+            self._notify()
 
     @property
     def armed(self) -> bool:
@@ -421,6 +427,9 @@ class FaultyWatch(WatchBase[M]):
             self.close()
             self._owner.trace.record("fault", fault="watch-dropped", kind=self._kind.kind)
             raise Gone("injected: the watch was dropped")
+        if not self._held and self._kind not in faults.lag and self._kind not in faults.delays:
+            batch = self._inner.ready()  # nothing held back, nothing to hold: the store's batch as is
+            return _coalesce(batch) if self._kind in faults.coalesced and len(batch) > 1 else batch
         now = self._owner.clock.monotonic()
         self._held.extend((now, event) for event in self._inner.ready())
         if not self._held:

@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import importlib
 import inspect
 import json
@@ -133,6 +134,7 @@ class SimulationMachine(RuleBasedStateMachine):
         self._stop: asyncio.Event | None = None
         self._failed = False
         self._faulted = False
+        self._collector_paused = False
         self.story_path: Path | None = None
         #: Overrides ``failure_dir`` for this machine (a replay writes beside the story it replays).
         self.report_dir: str | None = None
@@ -200,6 +202,7 @@ class SimulationMachine(RuleBasedStateMachine):
     def boot(self, seed: int) -> None:
         """Build the simulation from ``seed``, start it and run ``setup``."""
         self.seed = seed
+        self._pause_collector()
         self._simulation = simulation = self.build(seed)
         self._invariants = self.checks()
         kinds = [*self.watched_kinds(), *(k for i in self._invariants for k in i.kinds)]
@@ -338,19 +341,41 @@ class SimulationMachine(RuleBasedStateMachine):
             raise RuntimeError("the simulation stopped on its own")
 
     def _shut_down(self) -> None:
-        loop = self._loop
-        if loop.is_closed():
-            return
-        main = self._main
-        if main is not None and not main.done():
-            assert self._stop is not None
-            self._stop.set()
-            # A failing run already reported what broke; this only stops the loop's tasks.
-            with contextlib.suppress(BaseException):
-                loop.run_until_complete(main)
-        if self._world is not None:
-            self._world.close()
-        loop.close()
+        try:
+            loop = self._loop
+            if loop.is_closed():
+                return
+            main = self._main
+            if main is not None and not main.done():
+                assert self._stop is not None
+                self._stop.set()
+                # A failing run already reported what broke; this only stops the loop's tasks.
+                with contextlib.suppress(BaseException):
+                    loop.run_until_complete(main)
+            if self._world is not None:
+                self._world.close()
+            loop.close()
+        finally:
+            self._resume_collector()
+
+    def _pause_collector(self) -> None:
+        """Pause Python's cyclic garbage collector from boot to teardown (`_resume_collector`).
+
+        A simulation is one large web of cycles (tasks, informers, controllers, the store) that lives
+        for the whole example. With the collector running, every young collection during the example
+        walks it again and promotes it, so each example's cluster ends in the oldest generation and
+        full collections, which walk every object of the process, come every dozen examples. Paused,
+        what an example leaves is collected young once it is torn down; nothing a run decides
+        depends on when garbage is collected.
+        """
+        if gc.isenabled():
+            gc.disable()
+            self._collector_paused = True
+
+    def _resume_collector(self) -> None:
+        if self._collector_paused:
+            self._collector_paused = False
+            gc.enable()
 
     # --- failures -------------------------------------------------------------------------------
 

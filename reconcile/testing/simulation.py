@@ -142,14 +142,16 @@ async def all_tasks_blocked() -> None:
     """
     this = asyncio.current_task()
     loop = asyncio.get_running_loop()
+    # asyncio's queue of runnable callbacks: a task that can run has its step in it, and a future
+    # that completes puts its waiters' wake-ups in it, so once it is empty every other task waits.
+    ready = getattr(loop, "_ready", None)
     while True:
         await asyncio.sleep(0)  # noqa: TID251  # seam: a bare yield to the loop, not a wait
-        # Callbacks already scheduled (a cancellation being delivered, a future's wake-up) are work
-        # in flight even when every task still looks blocked.
-        if not getattr(loop, "_ready", ()) and all(
-            task is this or _blocked(task) for task in asyncio.all_tasks()
-        ):
-            return
+        if ready is not None:
+            if not ready:
+                return
+        elif all(task is this or _blocked(task) for task in asyncio.all_tasks()):
+            return  # a loop without that queue (uvloop): ask every task
 
 
 def _blocked(task: asyncio.Task[object]) -> bool:

@@ -9,6 +9,7 @@ settle against the convergence ones (``controllers.testing.invariants``). The ni
 
 from __future__ import annotations
 
+import gc
 import os
 
 from hypothesis import HealthCheck, Phase, settings
@@ -50,3 +51,24 @@ def test_an_example_replays_to_the_same_trace_whatever_ran_before_it_in_the_proc
     first = run_story(seed=7)
     other = run_story(seed=8)
     assert run_story(seed=7) == first != other
+
+
+def test_an_example_runs_with_the_garbage_collector_paused_and_teardown_resumes_it() -> None:
+    machine = ClusterMachine()
+    try:
+        machine.boot(seed=1)
+        paused = not gc.isenabled()
+    finally:
+        machine.teardown()
+    assert paused and gc.isenabled()
+
+
+def test_a_collector_paused_before_the_example_stays_paused_after_it() -> None:
+    gc.disable()
+    try:
+        machine = ClusterMachine()
+        machine.boot(seed=1)
+        machine.teardown()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
