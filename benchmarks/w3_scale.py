@@ -18,10 +18,10 @@ done when every Deployment is available (``availableReplicas == replicas``, ``Av
 Endpoints lists as many ready addresses as its Deployment has replicas. A watch on Pods records when each
 pod is created and when it is first seen Ready: the pod startup latency, in virtual and wall seconds.
 
-Reported: wall seconds, end-to-end pods per wall second, peak RSS, the cyclic GC's longest pause and
-total, pod startup latency p50/p99, store writes, Events written, reconciles per controller, and the
-upstream anchor: Kubernetes' density test at this size takes about 25 minutes at about 100 pods/s
-(kubernetes/perf-tests ClusterLoader2; its load test about 2 hours at 20 pods/s).
+Reported: wall seconds, end-to-end pods per wall second, peak RSS, the cyclic GC's longest pause,
+pause percentiles and total, pod startup latency p50/p99, store writes, Events written, reconciles per
+controller, and the upstream anchor: Kubernetes' density test at this size takes about 25 minutes at
+about 100 pods/s (kubernetes/perf-tests ClusterLoader2; its load test about 2 hours at 20 pods/s).
 
 ``--scale 0.1`` scales nodes and Deployments (500 nodes, 15,000 pods) for quick runs. Run
 ``python -m benchmarks.w3_scale`` from the repository root; prints a table, writes
