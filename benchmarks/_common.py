@@ -74,7 +74,8 @@ class GcMeter:
     """Counts the cyclic collector's runs and the time it pauses the program, by generation.
 
     Installed with `start` (a ``gc.callbacks`` hook) and removed with `stop`; `take` returns what
-    was counted since the last `take` and starts again.
+    was counted since the last `take` and starts again: totals, the longest pause and the pause
+    distribution (one float per collection is kept until then).
     """
 
     def __init__(self) -> None:
@@ -88,6 +89,9 @@ class GcMeter:
         self.collections = [0, 0, 0]
         self.longest = 0.0
         self.longest_cpu = 0.0
+        self.pauses: list[float] = []
+        self.cpu_pauses: list[float] = []
+        self.collected = 0
 
     def _callback(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
@@ -95,12 +99,16 @@ class GcMeter:
             self._cpu_started = self._cpu_clock()
         else:
             # CPU time as well: on a shared machine a wall-clock pause includes time spent descheduled.
-            self.longest_cpu = max(self.longest_cpu, self._cpu_clock() - self._cpu_started)
-            generation = info["generation"]
+            cpu_pause = self._cpu_clock() - self._cpu_started
             pause = self._clock() - self._started
+            generation = info["generation"]
             self.seconds[generation] += pause
             self.longest = max(self.longest, pause)
+            self.longest_cpu = max(self.longest_cpu, cpu_pause)
             self.collections[generation] += 1
+            self.collected += info["collected"]
+            self.pauses.append(pause)
+            self.cpu_pauses.append(cpu_pause)
 
     def start(self) -> None:
         gc.callbacks.append(self._callback)
@@ -112,16 +120,30 @@ class GcMeter:
     def take(self) -> dict[str, Any]:
         taken = {
             "seconds": sum(self.seconds),
+            "seconds_cpu": sum(self.cpu_pauses),
             "seconds_by_generation": list(self.seconds),
             "collections_by_generation": list(self.collections),
             "longest_pause": self.longest,
             "longest_pause_cpu": self.longest_cpu,
+            "objects_collected": self.collected,
+            "pause_percentiles": _pause_percentiles(self.pauses),
+            "pause_percentiles_cpu": _pause_percentiles(self.cpu_pauses),
         }
         self.seconds = [0.0, 0.0, 0.0]
         self.collections = [0, 0, 0]
         self.longest = 0.0
         self.longest_cpu = 0.0
+        self.pauses = []
+        self.cpu_pauses = []
+        self.collected = 0
         return taken
+
+
+def _pause_percentiles(pauses: Sequence[float]) -> dict[str, float]:
+    """p50, p90 and p99 of the pauses, seconds (NaN when there were none)."""
+    return {
+        name: percentile(pauses, fraction) for name, fraction in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99))
+    }
 
 
 def quiet_logs() -> None:

@@ -407,6 +407,18 @@ def test_the_search_stops_after_enough_feasible_nodes_and_the_start_rotates() ->
     assert trio.tracked.next_start_node_index == 288
 
 
+def test_the_search_reaches_past_a_first_stretch_with_too_few_feasible_nodes() -> None:
+    trio = Trio(seed=5, percentage=0)
+    # 400 nodes: 188 feasible ones are enough; every other node of the first 250 is cordoned, so the
+    # first 282 nodes examined hold 157 feasible ones and the search goes on past them.
+    for i in range(400):
+        trio.both("add_node", make_node(f"n{i}", unschedulable=i < 250 and i % 2 == 0))
+    first = trio.schedule(make_pod("p1", requests={"cpu": "100m"}))
+    assert first[0] == "ok" and first[2:] == (313, 188)
+    second = trio.schedule(make_pod("p2", requests={"cpu": "100m"}))
+    assert second[0] == "ok" and second[3] == 188
+
+
 def test_a_cordon_seen_after_the_arrays_were_built_removes_the_node_from_the_search() -> None:
     trio = Trio(seed=1, percentage=0)
     for name in ("a", "b"):
