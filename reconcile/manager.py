@@ -17,7 +17,7 @@ import anyio.abc
 import structlog
 
 from reconcile.clock import Clock, RealClock
-from reconcile.controller import Controller, MapFunc, ReconcileFunc, Watch
+from reconcile.controller import Changed, Controller, MapFunc, ReconcileFunc, Selects, Watch
 from reconcile.informer import Informer
 from reconcile.leaderelection import LeaderElectionConfig, LeaderElector
 from reconcile.metrics import Metrics
@@ -91,6 +91,8 @@ class Manager:
         kind: type[Object],
         owns: Sequence[type[Object]] = (),
         watches: Mapping[type[Object], MapFunc | Watch] | None = None,
+        changed: Changed | None = None,
+        selects: Selects | None = None,
         workers: int = 1,
         timeout: float | None = None,
         max_retries: int | None = None,
@@ -105,6 +107,8 @@ class Manager:
                     kind=kind,
                     owns=owns,
                     watches=watches,
+                    changed=changed,
+                    selects=selects,
                     workers=workers,
                     timeout=timeout,
                     max_retries=max_retries,

@@ -39,12 +39,19 @@ def test_decorator_registers_a_function_as_a_controller() -> None:
     store = MemoryStore(seed=1)
     manager = Manager(store)
 
-    @manager.controller("cms", kind=ConfigMap, workers=3)
+    def changed(old: ConfigMap, new: ConfigMap) -> bool:
+        return old.data != new.data
+
+    def selects(cm: ConfigMap) -> bool:
+        return cm.metadata.name != "skip"
+
+    @manager.controller("cms", kind=ConfigMap, workers=3, changed=changed, selects=selects)
     async def reconcile(request: Request) -> None:
         return None
 
     [controller] = manager.controllers
     assert (controller.name, controller.kind, controller.workers) == ("cms", ConfigMap, 3)
+    assert (controller.changed, controller.selects) == (changed, selects)
 
 
 def test_leader_election_config_keeps_client_go_ordering() -> None:
