@@ -157,7 +157,7 @@ BENCHMARKS = (
         "virtual",
         full=("--reference-decisions", "1000"),
     ),
-    Benchmark("W3", "w3_scale", "5,000 nodes, 150,000 pods from empty", "virtual", extract=_generic),
+    Benchmark("W3", "w3_scale", "5,000 nodes, 150,000 pods from empty", "virtual"),
     Benchmark(
         "W3-etcd",
         "w3_etcd",

@@ -43,6 +43,7 @@ import anyio
 from benchmarks._common import (
     GcMeter,
     fmt_rate,
+    headline,
     machine_info,
     percentile,
     quiet_logs,
@@ -342,7 +343,45 @@ def report(args: argparse.Namespace, figures: dict[str, Any]) -> dict[str, Any]:
         "upstream_density_seconds": upstream_seconds,
         "upstream_pods_per_second": UPSTREAM_PODS_PER_SECOND,
         "ratio_to_upstream_rate": pods_per_second / UPSTREAM_PODS_PER_SECOND,
+        "headline": headlines(figures, pods_per_second, upstream_seconds),
     }
+
+
+def headlines(figures: dict[str, Any], pods_per_second: float, upstream_seconds: int) -> list[dict[str, Any]]:
+    """The runner's rows: the issue's targets beside ClusterLoader2's density run at the same size."""
+    density = "ClusterLoader2 density, 5,000 nodes / 150,000 pods (published, not measured here)"
+    gc_figures = figures["gc"]
+    return [
+        headline(
+            "wall, first create → complete",
+            figures["wall_seconds"],
+            "s",
+            better="lower",
+            target="≤ 60 s (stretch 30 s)",
+            reference={"value": upstream_seconds, "unit": "s", "label": density},
+        ),
+        headline(
+            "pods per wall second, end to end",
+            pods_per_second,
+            "pods/s",
+            better="higher",
+            reference={"value": UPSTREAM_PODS_PER_SECOND, "unit": "pods/s", "label": density},
+        ),
+        headline("peak RSS", figures["peak_rss_bytes"] / 2**30, "GiB", better="lower", target="≤ 3 GiB"),
+        headline(
+            "longest GC pause, wall",
+            gc_figures["longest_pause"] * 1e3,
+            "ms",
+            better="lower",
+            target="≤ 50 ms",
+        ),
+        headline(
+            "pod startup p99 (create → Ready, watched), virtual",
+            figures["startup_latency"]["virtual_p99"],
+            "s",
+            better="lower",
+        ),
+    ]
 
 
 def print_report(result: dict[str, Any]) -> None:
