@@ -59,9 +59,9 @@ from controllers.replicaset import ReplicaSetController
 from controllers.scheduler import Scheduler
 from controllers.tainteviction import TaintEvictionController
 from reconcile import Manager
-from reconcile.clock import VirtualClock
+from reconcile.clock import Clock, VirtualClock
 from reconcile.randomness import Entropy
-from store import FrozenDict, MemoryStore, parse_quantity
+from store import FrozenDict, MemoryStore, Store, parse_quantity
 from store.interface import EventType
 from store.models import (
     Container,
@@ -159,7 +159,7 @@ def workload(scale: float) -> tuple[list[Namespace], list[Service], list[Deploym
 class Progress:
     """Follows Pods, Deployments and Endpoints through watches: startup latency and the done condition."""
 
-    def __init__(self, store: MemoryStore, clock: VirtualClock, deployments: Sequence[Deployment]) -> None:
+    def __init__(self, store: Store, clock: Clock, deployments: Sequence[Deployment]) -> None:
         self._store = store
         self._clock = clock
         self.replicas = {(d.metadata.namespace, d.metadata.name): d.spec.replicas for d in deployments}
@@ -233,7 +233,7 @@ class Progress:
                 self._check()
 
 
-def build(store: MemoryStore, manager: Manager, nodes: int) -> list[Any]:
+def build(store: Store, manager: Manager, nodes: int) -> list[Any]:
     """The controllers of `Cluster`, in its order, added to ``manager``."""
     components = [
         Kubelet(manager, node_configs(nodes)),
