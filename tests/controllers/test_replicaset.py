@@ -343,13 +343,15 @@ def test_scale_down_deletes_pending_then_not_ready_pods_before_ready_ones() -> N
     simulate(scenario)
 
 
-def test_scale_down_deletes_pods_doubled_up_on_a_node_first() -> None:
-    deployment = OwnerReference(
-        api_version="apps/v1", kind="Deployment", name="web", uid="deployment-uid", controller=True
-    )
+#: The scale-down tests' owner: pods of its other ReplicaSets count as related in the ranking.
+DEPLOYMENT = OwnerReference(
+    api_version="apps/v1", kind="Deployment", name="web", uid="deployment-uid", controller=True
+)
 
+
+def test_scale_down_deletes_pods_doubled_up_on_a_node_first() -> None:
     async def scenario(sim: Simulation, controller: ReplicaSetController) -> None:
-        await sim.store.create(replica_set(replicas=3, owner=deployment))
+        await sim.store.create(replica_set(replicas=3, owner=DEPLOYMENT))
         await sim.settle()
         alone, *crowded = await owned_pods(sim)
         await start_pod(sim, alone, "node-a")
@@ -368,12 +370,8 @@ def test_scale_down_deletes_pods_doubled_up_on_a_node_first() -> None:
 def test_scale_down_of_alike_pods_deletes_the_first_by_name_on_the_most_crowded_nodes() -> None:
     # Pods started together are alike on every rule after the doubling-up count: the ranking keeps
     # them in name order, and the controller reads only as many of them as it deletes.
-    deployment = OwnerReference(
-        api_version="apps/v1", kind="Deployment", name="web", uid="deployment-uid", controller=True
-    )
-
     async def scenario(sim: Simulation, controller: ReplicaSetController) -> None:
-        await sim.store.create(replica_set(replicas=15, owner=deployment))
+        await sim.store.create(replica_set(replicas=15, owner=DEPLOYMENT))
         await sim.settle()
         pods = await owned_pods(sim)
         placement = ["node-a", "node-b", "node-c"] * 3 + ["node-a", "node-b"] * 3
