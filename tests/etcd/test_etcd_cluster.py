@@ -5,27 +5,23 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
 
 import attrs
 import pytest
+from etcd_updates import update_retrying
 
 from controllers.cluster import Cluster
 from controllers.podutil import is_pod_ready
-from reconcile import RealClock, retry_on_conflict
-from store import Store
 from store.etcd import EtcdStore
 from store.etcd_server import INSTALL_HINT, EtcdServer, etcd_binary
 from store.manifests import load_paths
-from store.models import Deployment, Object, Pod, ReplicaSet
+from store.models import Deployment, Pod, ReplicaSet
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 MYSQL_NODE = {"node-1": {"component": "mysql"}}
 REVISION = "deployment.kubernetes.io/revision"
-
-K = TypeVar("K", bound=Object)
 
 
 @pytest.fixture(scope="module")
@@ -62,18 +58,6 @@ async def eventually(
             if cluster.now > deadline:
                 raise
         await cluster.advance(0.2)
-
-
-async def update_retrying(
-    store: Store, kind: type[K], name: str, namespace: str, change: Callable[[K], K]
-) -> K:
-    """Read the object, ``change`` it and update it, again on a Conflict: the controllers write its
-    status while the test changes its spec, and a client retries such a lost compare-and-swap."""
-
-    async def attempt() -> K:
-        return await store.update(change(await store.get(kind, name, namespace)))
-
-    return await retry_on_conflict(attempt, clock=RealClock())
 
 
 async def _converges(cluster: Cluster) -> None:

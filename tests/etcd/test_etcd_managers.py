@@ -13,13 +13,12 @@ import subprocess
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
 
 import attrs
 import pytest
+from etcd_updates import update_retrying
 
-from reconcile import RealClock, retry_on_conflict
-from store import NotFound, Store
+from store import NotFound
 from store.etcd import EtcdStore
 from store.etcd_server import INSTALL_HINT, EtcdServer, etcd_binary
 from store.models import (
@@ -29,7 +28,6 @@ from store.models import (
     DeploymentStrategy,
     LabelSelector,
     Lease,
-    Object,
     ObjectMeta,
     Pod,
     PodSpec,
@@ -42,7 +40,6 @@ ROOT = Path(__file__).resolve().parents[2]
 LEASE_DURATION = 2.0
 RETRY_PERIOD = 0.3
 
-K = TypeVar("K", bound=Object)
 
 MANAGER = f"""
 import sys, anyio
@@ -137,18 +134,6 @@ async def until(
     while not await check(store):
         assert loop.time() < deadline, f"{check.__name__} still false after {timeout} s"
         await asyncio.sleep(0.1)
-
-
-async def update_retrying(
-    store: Store, kind: type[K], name: str, namespace: str, change: Callable[[K], K]
-) -> K:
-    """Read the object, ``change`` it and update it, again on a Conflict: the controllers write its
-    status while the test changes its spec, and a client retries such a lost compare-and-swap."""
-
-    async def attempt() -> K:
-        return await store.update(change(await store.get(kind, name, namespace)))
-
-    return await retry_on_conflict(attempt, clock=RealClock())
 
 
 async def holder(store: EtcdStore) -> str:
