@@ -45,6 +45,11 @@ from store.validation import (
 TAINT_NOT_READY = "node.kubernetes.io/not-ready"
 TAINT_UNREACHABLE = "node.kubernetes.io/unreachable"
 DEFAULT_TOLERATION_SECONDS = 300
+#: What the DefaultTolerationSeconds admission plugin adds to a pod: frozen values every pod can share.
+_DEFAULT_TOLERATIONS = tuple(
+    Toleration(key=key, operator="Exists", effect="NoExecute", toleration_seconds=DEFAULT_TOLERATION_SECONDS)
+    for key in (TAINT_NOT_READY, TAINT_UNREACHABLE)
+)
 
 #: Annotations may not exceed this many bytes in total (apimachinery TotalAnnotationSizeLimitB).
 TOTAL_ANNOTATION_SIZE_LIMIT = 256 * 1024
@@ -159,12 +164,6 @@ def _add_default_tolerations(pod: Pod) -> Pod:
     if not missing:
         return pod
     return with_fields(pod, spec=with_fields(pod.spec, tolerations=(*tolerations, *missing)))
-
-
-_DEFAULT_TOLERATIONS = tuple(
-    Toleration(key=key, operator="Exists", effect="NoExecute", toleration_seconds=DEFAULT_TOLERATION_SECONDS)
-    for key in (TAINT_NOT_READY, TAINT_UNREACHABLE)
-)
 
 
 def _tolerates_key(toleration: Toleration, key: str) -> bool:
