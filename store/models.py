@@ -10,7 +10,6 @@ trip. Conversion to and from the wire form lives in `store.scheme`; validation a
 
 from __future__ import annotations
 
-import functools
 from datetime import datetime
 from typing import Any, ClassVar, TypeVar
 
@@ -82,11 +81,6 @@ class ObjectMeta(Model):
 
     def controller_ref(self) -> OwnerReference | None:
         """The owner reference with ``controller: true``, if any."""
-        return self._controller_ref
-
-    @functools.cached_property
-    def _controller_ref(self) -> OwnerReference | None:
-        # Derived once per value: metadata is immutable, and every owner-aware handler asks.
         for ref in self.owner_references:
             if ref.controller:
                 return ref
@@ -388,21 +382,18 @@ class PodStatus(Model):
 
     def condition(self, type_: str) -> PodCondition | None:
         """The first condition of type ``type_``, if any."""
-        return self._conditions_by_type.get(type_)
-
-    @functools.cached_property
-    def ready(self) -> bool:
-        """Whether the Ready condition is True (derived once per status value)."""
-        condition = self._conditions_by_type.get("Ready")
-        return condition is not None and condition.status == "True"
-
-    @functools.cached_property
-    def _conditions_by_type(self) -> dict[str, PodCondition]:
-        # Derived once per value: a status is immutable, and every controller asks about readiness.
-        by_type: dict[str, PodCondition] = {}
         for condition in self.conditions:
-            by_type.setdefault(condition.type, condition)
-        return by_type
+            if condition.type == type_:
+                return condition
+        return None
+
+    @property
+    def ready(self) -> bool:
+        """Whether the Ready condition is True."""
+        for condition in self.conditions:
+            if condition.type == "Ready":
+                return condition.status == "True"
+        return False
 
 
 @attrs.frozen(kw_only=True)
