@@ -455,8 +455,10 @@ class NodeLifecycleController(Controller):
     async def reconcile(self, request: Request) -> Result | None:
         if request == _MONITOR:
             await self.monitor_node_health()
-            # Tainting runs under its own key, so two passes never take from one queue at once.
-            self.enqueue(_TAINT)
+            # Tainting runs under its own key, so two passes never take from one queue at once. With
+            # every zone's queue empty the pass would find nothing to do (upstream's 100 ms pass idles).
+            if any(tainter.head() is not None for tainter in self.zone_tainters.values()):
+                self.enqueue(_TAINT)
         elif request == _TAINT:
             await self._no_execute_tainting_pass()
         elif request.namespace:
