@@ -16,8 +16,8 @@ One semantics with the reference path, by construction and by property test: the
 order (rotating start index, percentageOfNodesToScore with its early stop), the first failing filter
 decides a node's verdict with upstream's reasons, the same `FitError` diagnosis and message, scores in
 Go's integer arithmetic (int64 truncation in LeastAllocated, BalancedAllocation's float formula
-evaluated in the same order, DefaultNormalizeScore's integer division), and `select_host`'s reservoir
-sampling drawing from the seeded stream exactly as often and in the same order. Amounts are int64, so
+evaluated in the same order, DefaultNormalizeScore's integer division), and `select_host`'s tie-break
+drawing from the seeded stream exactly as often and in the same order. Amounts are int64, so
 values above 2**53 (9 PB of memory) would round differently in BalancedAllocation and above 2**63
 overflow; the reference's Python integers do neither.
 
@@ -116,36 +116,9 @@ _TolerationVerdicts = tuple[int, list[Rejection | None], BoolArray, Int64Array]
 
 
 def select_host_array(scores: Int64Array, rng: Rng) -> int:
-    """`scheduler.select_host` over an array: the same choice and the same draws from ``rng``.
-
-    Only the positions whose score reaches the running maximum so far can draw or reset the
-    reservoir, so the Python loop visits just those, in order.
-    """
-    if len(scores) == 1:
-        return 0
-    running = np.maximum.accumulate(scores)
-    events = np.flatnonzero(scores[1:] >= running[:-1]) + 1
-    selected = 0
-    highest = int(scores[0])
-    count = 1
-    # A plain random.Random draws randrange(n) as getrandbits(n.bit_length()) until below n: done
-    # inline here, the same draws from the same stream, without randrange's checks on every tie.
-    getrandbits = rng.getrandbits if type(rng) is Rng else None
-    for index, score in zip(events.tolist(), scores[events].tolist(), strict=True):
-        if score > highest:
-            highest, selected, count = score, index, 1
-            continue
-        count += 1
-        if getrandbits is None:
-            draw = rng.randrange(count)
-        else:
-            width = count.bit_length()
-            draw = getrandbits(width)
-            while draw >= count:
-                draw = getrandbits(width)
-        if draw == 0:
-            selected = index
-    return selected
+    """`scheduler.select_host` over an array: the same choice and the same draw from ``rng``."""
+    ties = np.flatnonzero(scores == scores.max())
+    return int(ties[rng.randrange(len(ties))]) if len(ties) > 1 else int(ties[0])
 
 
 def _normalize(scores: Int64Array, *, reverse: bool) -> Int64Array:

@@ -210,7 +210,7 @@ def test_describe_deployment_shows_its_replica_sets_and_events(saved: Path) -> N
             ["Status:           Pending", "Node-Selectors:  component=mysql", "FailedScheduling"],
         ),
         (
-            ["node", "node-3"],
+            ["node", "node-1"],
             [
                 "Roles: <none>",
                 "Non-terminated Pods:",
@@ -219,7 +219,7 @@ def test_describe_deployment_shows_its_replica_sets_and_events(saved: Path) -> N
                 "cpu 0 (0%) 0 (0%)",
             ],
         ),
-        (["node", "node-1"], ["cpu 50m (1%) 100m (2%)", "memory 100Mi (0%) 500Mi (3%)"]),
+        (["node", "node-3"], ["cpu 50m (1%) 100m (2%)", "memory 100Mi (0%) 500Mi (3%)"]),
         (
             ["svc", "myblog-np"],
             ["Type:                     NodePort", "NodePort:", "Endpoints:                "],

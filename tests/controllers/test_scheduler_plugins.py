@@ -1264,10 +1264,17 @@ def test_select_host_breaks_ties_uniformly_and_reproducibly() -> None:
     ]
 
 
-def test_select_host_draws_only_for_ties_with_the_running_maximum() -> None:
+def test_select_host_draws_nothing_without_a_tie() -> None:
     rng = random.Random(3)
-    select_host([1, 2, 3, 4], rng)
+    assert select_host([9, 2, 9, 4, 10], rng) == 4
     assert rng.random() == random.Random(3).random()
+
+
+def test_select_host_draws_once_among_the_tied_nodes() -> None:
+    rng, twin = random.Random(3), random.Random(3)
+    chosen = select_host([9, 2, 9, 4, 9, 9], rng)
+    assert chosen == [0, 2, 4, 5][twin.randrange(4)]
+    assert rng.getstate() == twin.getstate()
 
 
 # --- the FailedScheduling message (types_test.go TestFitError_Error) ---------------------------------
