@@ -329,6 +329,28 @@ async def start_web(cluster: Cluster) -> str:
     return victim
 
 
+def node_lifecycle_reconciles(cluster: Cluster) -> int:
+    """controller_runtime_reconcile_total of the node lifecycle controller, over every result."""
+    return sum(
+        int(sample.value)
+        for family in cluster.manager.metrics.registry.collect()
+        if family.name == "controller_runtime_reconcile"
+        for sample in family.samples
+        if sample.name.endswith("_total") and sample.labels["controller"] == "node-lifecycle-controller"
+    )
+
+
+def test_an_idle_cluster_runs_the_monitor_pass_every_period_and_no_tainting_pass() -> None:
+    async def scenario(cluster: Cluster) -> int:
+        await cluster.settle()
+        before = node_lifecycle_reconciles(cluster)
+        await cluster.advance(102.5)  # off the 5 s grid: a pass due at the very end may not have run
+        return node_lifecycle_reconciles(cluster) - before
+
+    # 20 monitor passes of 5 s; with no node queued for a NoExecute taint, no tainting pass follows them.
+    assert Cluster(nodes=3, seed=1).run(scenario) == 20
+
+
 def test_a_silent_node_goes_unknown_after_the_grace_period_and_its_pods_not_ready() -> None:
     async def scenario(cluster: Cluster) -> None:
         victim = await start_web(cluster)
