@@ -390,10 +390,8 @@ class PodStatus(Model):
     @property
     def ready(self) -> bool:
         """Whether the Ready condition is True."""
-        for condition in self.conditions:
-            if condition.type == "Ready":
-                return condition.status == "True"
-        return False
+        condition = self.condition("Ready")
+        return condition is not None and condition.status == "True"
 
 
 @attrs.frozen(kw_only=True)

@@ -429,7 +429,15 @@ class FaultyWatch(WatchBase[M]):
             raise Gone("injected: the watch was dropped")
         if not self._held and self._kind not in faults.lag and self._kind not in faults.delays:
             batch = self._inner.ready()  # nothing held back, nothing to hold: the store's batch as is
-            return _coalesce(batch) if self._kind in faults.coalesced and len(batch) > 1 else batch
+        else:
+            batch = self._release_held()
+        if self._kind in faults.coalesced and len(batch) > 1:
+            batch = _coalesce(batch)
+        return batch
+
+    def _release_held(self) -> list[WatchEvent[M]]:
+        """Hold the store's new events back, and let go of those the lag and delay faults allow."""
+        faults = self._faults
         now = self._owner.clock.monotonic()
         self._held.extend((now, event) for event in self._inner.ready())
         if not self._held:
@@ -443,8 +451,6 @@ class FaultyWatch(WatchBase[M]):
             count += 1
         batch = [event for _, event in self._held[:count]]
         del self._held[:count]
-        if self._kind in faults.coalesced and len(batch) > 1:
-            batch = _coalesce(batch)
         return batch
 
     async def next_batch(self) -> list[WatchEvent[M]]:

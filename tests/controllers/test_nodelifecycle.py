@@ -331,13 +331,7 @@ async def start_web(cluster: Cluster) -> str:
 
 def node_lifecycle_reconciles(cluster: Cluster) -> int:
     """controller_runtime_reconcile_total of the node lifecycle controller, over every result."""
-    return sum(
-        int(sample.value)
-        for family in cluster.manager.metrics.registry.collect()
-        if family.name == "controller_runtime_reconcile"
-        for sample in family.samples
-        if sample.name.endswith("_total") and sample.labels["controller"] == "node-lifecycle-controller"
-    )
+    return sum(cluster.manager.metrics.controller("node-lifecycle-controller").reconcile_total.values())
 
 
 def test_an_idle_cluster_runs_the_monitor_pass_every_period_and_no_tainting_pass() -> None:
