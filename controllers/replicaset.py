@@ -50,9 +50,12 @@ from reconcile import Controller, Manager, Request, Result, WorkQueue
 from reconcile.controller import request_for
 from reconcile.expectations import UIDTrackingControllerExpectations
 from reconcile.informer import (
+    BY_CONTROLLER,
     BY_OWNER,
     DeletedFinalStateUnknown,
+    controller_bucket,
     final_state,
+    index_by_controller,
     index_by_owner_uid,
     key_of,
 )
@@ -85,8 +88,6 @@ SUCCESSFUL_DELETE = "SuccessfulDelete"
 
 M = TypeVar("M", bound=Object)
 
-#: Pods by namespace and controller uid (empty for orphans): the pods a ReplicaSet may claim, unscanned.
-BY_CONTROLLER = "namespace/controller-uid"
 #: Pods tallied by that same bucket and by `pod_facts`: what a sync adds up, without visiting the pods.
 POD_FACTS = "namespace/controller-uid: active, ready, labels"
 #: Active pods tallied by namespace and by (node name, labels): who is doubled up on a node.
@@ -114,16 +115,6 @@ class PodControlError(Exception):
 def filter_active_pods(pods: Sequence[Pod]) -> list[Pod]:
     """The pods neither finished nor being deleted (FilterActivePods)."""
     return [pod for pod in pods if is_pod_active(pod)]
-
-
-def controller_bucket(obj: Object) -> str:
-    """``<namespace>/<controller uid>``, or ``<namespace>/`` for an object nothing controls."""
-    ref = obj.metadata.controller_ref()
-    return f"{obj.metadata.namespace}/{'' if ref is None else ref.uid}"
-
-
-def index_by_controller(obj: Object) -> Iterable[str]:
-    return (controller_bucket(obj),)
 
 
 PodFacts = tuple[bool, bool, FrozenDict[str, str]]

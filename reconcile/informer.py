@@ -69,6 +69,9 @@ def key_of(obj: Object) -> Key:
 BY_NAMESPACE = "namespace"
 BY_OWNER = "owner-uid"
 BY_NODE = "spec.nodeName"
+#: Objects by namespace and controller uid (``<namespace>/`` for orphans): what a controller may claim,
+#: found without scanning its namespace.
+BY_CONTROLLER = "namespace/controller-uid"
 
 
 def index_by_namespace(obj: Object) -> Iterable[str]:
@@ -77,6 +80,16 @@ def index_by_namespace(obj: Object) -> Iterable[str]:
 
 def index_by_owner_uid(obj: Object) -> Iterable[str]:
     return tuple(ref.uid for ref in obj.metadata.owner_references)
+
+
+def controller_bucket(obj: Object) -> str:
+    """``<namespace>/<controller uid>``, or ``<namespace>/`` for an object nothing controls."""
+    ref = obj.metadata.controller_ref()
+    return f"{obj.metadata.namespace}/{'' if ref is None else ref.uid}"
+
+
+def index_by_controller(obj: Object) -> Iterable[str]:
+    return (controller_bucket(obj),)
 
 
 def index_by_node_name(obj: Object) -> Iterable[str]:

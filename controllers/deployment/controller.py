@@ -32,7 +32,7 @@ from controllers.deployment.sync import (
 from controllers.events import WARNING, EventRecorder
 from reconcile import Controller, Manager, Request, Result, TerminalError, Watch
 from reconcile.controller import request_for
-from reconcile.informer import BY_OWNER, index_by_owner_uid
+from reconcile.informer import BY_CONTROLLER, BY_OWNER, index_by_controller, index_by_owner_uid
 from store import Forbidden, NotFound, Object, Selector, StoreError
 from store.models import Deployment, LabelSelector, Pod, ReplicaSet
 
@@ -73,6 +73,7 @@ class DeploymentController(Controller):
         self._store = manager.store
         self._deployments = manager.informer(Deployment)
         self._replica_sets = manager.informer(ReplicaSet)
+        self._replica_sets.ensure_index(BY_CONTROLLER, index_by_controller)
         self._pods = manager.informer(Pod)
         self._pods.ensure_index(BY_OWNER, index_by_owner_uid)
         self._events = EventRecorder(manager.store, manager.clock, COMPONENT)
@@ -157,19 +158,22 @@ class DeploymentController(Controller):
         deleting = deployment.metadata.deletion_timestamp is not None
         claimed: list[ReplicaSet] = []
         to_release: list[ReplicaSet] = []
-        orphans: list[ReplicaSet] = []
-        for rs in self._replica_sets.list(namespace=deployment.metadata.namespace):
-            owner = rs.metadata.controller_ref()
-            matches = selector.matches(rs.metadata.labels)
-            if owner is not None:
-                if owner.uid != deployment.metadata.uid:
-                    continue
-                if matches:
-                    claimed.append(rs)
-                elif not deleting:
-                    to_release.append(rs)
-            elif matches and not deleting and rs.metadata.deletion_timestamp is None:
-                orphans.append(rs)
+        # ReplicaSets another controller owns are none of this deployment's business, so only its own and
+        # the namespace's orphans are read, from the index rather than by scanning the namespace.
+        for rs in self._owned_replica_sets(deployment):
+            if selector.matches(rs.metadata.labels):
+                claimed.append(rs)
+            elif not deleting:
+                to_release.append(rs)
+        orphans = (
+            []
+            if deleting
+            else [
+                rs
+                for rs in self._replica_sets.by_index(BY_CONTROLLER, f"{deployment.metadata.namespace}/")
+                if rs.metadata.deletion_timestamp is None and selector.matches(rs.metadata.labels)
+            ]
+        )
         errors: list[StoreError] = []
         for rs in to_release:
             try:
@@ -216,6 +220,11 @@ class DeploymentController(Controller):
         log.info("releasing replica set that no longer matches", replica_set=rs.metadata.name)
         refs = tuple(ref for ref in rs.metadata.owner_references if ref.uid != deployment.metadata.uid)
         await self._store.update(attrs.evolve(rs, metadata=attrs.evolve(rs.metadata, owner_references=refs)))
+
+    def _owned_replica_sets(self, deployment: Deployment) -> list[ReplicaSet]:
+        """The ReplicaSets whose controller reference names ``deployment``, in key order."""
+        meta = deployment.metadata
+        return self._replica_sets.by_index(BY_CONTROLLER, f"{meta.namespace}/{meta.uid}")
 
     def _pod_map(self, deployment: Deployment, rs_list: Sequence[ReplicaSet], selector: Selector) -> PodMap:
         """The deployment's pods by the uid of the ReplicaSet that controls them, finished pods included.
@@ -283,8 +292,8 @@ class DeploymentController(Controller):
             return []
         rs_list = [
             candidate
-            for candidate in self._replica_sets.list(namespace=deployment.metadata.namespace)
-            if util.is_controlled_by(candidate, deployment) and selector.matches(candidate.metadata.labels)
+            for candidate in self._owned_replica_sets(deployment)
+            if selector.matches(candidate.metadata.labels)
         ]
         if any(self._pod_map(deployment, rs_list, selector).values()):
             return []

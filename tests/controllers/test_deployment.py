@@ -472,6 +472,49 @@ def test_an_orphaned_replica_set_with_the_template_is_adopted_as_the_new_one() -
     Simulation(seed=1).run(scenario)
 
 
+def test_a_replica_set_relabelled_out_of_the_selector_is_released_and_another_owners_is_left_alone() -> None:
+    async def scenario(sim: Simulation) -> None:
+        start(sim)
+        # A ReplicaSet another controller owns matches web's selector: web must neither adopt nor release it.
+        foreign_owner = OwnerReference(
+            api_version="apps/v1", kind="Deployment", name="other", uid="other-uid", controller=True
+        )
+        await sim.store.create(
+            ReplicaSet(
+                metadata=ObjectMeta(
+                    name="web-foreign",
+                    namespace=NAMESPACE,
+                    labels={"app": "web"},
+                    owner_references=(foreign_owner,),
+                ),
+                spec=ReplicaSetSpec(
+                    replicas=1,
+                    selector=LabelSelector(match_labels={"app": "web"}),
+                    template=pod_template("web:0"),
+                ),
+            )
+        )
+        created = await sim.store.create(web(2, "web:1"))
+        await sim.settle()
+        owned = (await replica_sets(sim))["1"]
+        relabelled = attrs.evolve(owned.metadata, labels={"app": "elsewhere"})
+        await sim.store.update(attrs.evolve(owned, metadata=relabelled))
+        await sim.settle()
+        released = await sim.store.get(ReplicaSet, owned.metadata.name, NAMESPACE)
+        assert released.metadata.controller_ref() is None
+        foreign = await sim.store.get(ReplicaSet, "web-foreign", NAMESPACE)
+        assert foreign.metadata.owner_references == (foreign_owner,)
+        assert foreign.spec.replicas == 1  # not scaled down as one of web's old ReplicaSets
+        by_owner = {
+            rs.metadata.name: ref.uid
+            for rs in (await sim.store.list(ReplicaSet, namespace=NAMESPACE)).items
+            if (ref := rs.metadata.controller_ref()) is not None
+        }
+        assert list(by_owner.values()).count(created.metadata.uid) == 1
+
+    Simulation(seed=1).run(scenario)
+
+
 def test_the_same_seed_gives_the_same_rollout_trace() -> None:
     async def scenario(sim: Simulation) -> str:
         start(sim, delay=0.5)
