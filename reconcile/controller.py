@@ -186,8 +186,12 @@ class Controller:
         self.queue.add(request)
 
     def next_requeue(self) -> float | None:
-        """When the earliest delayed requeue comes due (clock time), if any."""
-        return None if self._queue is None else self._queue.next_ready_at()
+        """When the earliest delayed requeue still wanted comes due (clock time), if any.
+
+        A requeue a reconcile's result or error asked for is superseded once that key is reconciled
+        again, which decides anew: it still runs, as controller-runtime's would, but nothing waits on it.
+        """
+        return None if self._queue is None else self._queue.next_ready_at(superseded=False)
 
     async def run(
         self,
@@ -309,7 +313,7 @@ class Controller:
                 queue.forget(request)
                 log.warning("dropping request after retries", error=str(exc))
                 return
-            queue.add_rate_limited(request)
+            queue.add_rate_limited(request, provisional=True)
             log.info("reconcile failed; retrying", error=str(exc), error_type=type(exc).__name__)
             return
         if result is None:
@@ -317,10 +321,10 @@ class Controller:
             outcome = ReconcileOutcome.SUCCESS
         elif result.requeue_after is not None and result.requeue_after > 0:
             queue.forget(request)
-            queue.add_after(request, result.requeue_after)
+            queue.add_after(request, result.requeue_after, provisional=True)
             outcome = ReconcileOutcome.REQUEUE_AFTER
         elif result.requeue:
-            queue.add_rate_limited(request)
+            queue.add_rate_limited(request, provisional=True)
             outcome = ReconcileOutcome.REQUEUE
         else:
             queue.forget(request)

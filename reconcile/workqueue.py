@@ -10,6 +10,9 @@ A port of client-go's ``util/workqueue`` (the plain, delaying and rate-limiting 
   deadline, never a task or timer per item.
 - `add_rate_limited` is `add_after` with the delay of a `RateLimiter` (by default client-go's controller
   limiter); `forget` resets an item's backoff.
+- A *provisional* delayed add is one that processing the item asked for (a reconcile's requeue-after or
+  retry). Taking the item again supersedes it: it still comes due as client-go's would, but
+  ``next_ready_at(superseded=False)`` no longer counts it, so a simulation knows nothing waits on it.
 - After `shut_down` nothing new is accepted and pending delayed adds are dropped, but items already queued
   are still handed out; `get` raises `ShutDown` once there is nothing left to hand out.
 
@@ -76,6 +79,10 @@ class WorkQueue(Generic[T]):
         self._waiting: dict[T, tuple[float, int, T]] = {}
         self._heap: list[tuple[float, int, T]] = []
         self._sequence = itertools.count()
+        # The earliest ready time a waiting item is still wanted at, from adds of each sort: firm ones
+        # hold until the item comes due, provisional ones only until it is taken again.
+        self._firm: dict[T, float] = {}
+        self._provisional: dict[T, float] = {}
         self._timer: Timer | None = None
         self._timer_deadline = 0.0
 
@@ -89,9 +96,15 @@ class WorkQueue(Generic[T]):
         """Items ready to be handed out (neither waiting for a delay nor being processed)."""
         return len(self._queue)
 
-    def next_ready_at(self) -> float | None:
-        """When the earliest delayed add comes due (clock time), or None if none is waiting."""
-        return min((entry[0] for entry in self._waiting.values()), default=None)
+    def next_ready_at(self, *, superseded: bool = True) -> float | None:
+        """When the earliest delayed add comes due (clock time), or None if none is waiting.
+
+        With ``superseded=False``, when the earliest add still wanted comes due: provisional adds of an
+        item taken since they were made do not count (the item may come due earlier all the same).
+        """
+        if superseded:
+            return min((entry[0] for entry in self._waiting.values()), default=None)
+        return min(itertools.chain(self._firm.values(), self._provisional.values()), default=None)
 
     @property
     def shutting_down(self) -> bool:
@@ -132,6 +145,7 @@ class WorkQueue(Generic[T]):
         self._metrics.got(item)
         self._processing.add(item)
         self._dirty.discard(item)
+        self._provisional.pop(item, None)
         return item
 
     def done(self, item: T) -> None:
@@ -146,8 +160,12 @@ class WorkQueue(Generic[T]):
         if not self._processing:
             _wake_all(self._drain_waiters)
 
-    def add_after(self, item: T, delay: float) -> None:
-        """Add ``item`` after ``delay`` seconds; if it is waiting already, the earliest time wins."""
+    def add_after(self, item: T, delay: float, *, provisional: bool = False) -> None:
+        """Add ``item`` after ``delay`` seconds; if it is waiting already, the earliest time wins.
+
+        ``provisional``: processing the item asked for this add, so taking the item again supersedes it
+        (see `next_ready_at`).
+        """
         if self._shutting_down:
             return
         self._metrics.retried()
@@ -155,6 +173,9 @@ class WorkQueue(Generic[T]):
             self.add(item)
             return
         ready_at = self._clock.monotonic() + delay
+        wanted = self._provisional if provisional else self._firm
+        if ready_at < wanted.get(item, ready_at + 1.0):
+            wanted[item] = ready_at
         waiting = self._waiting.get(item)
         if waiting is not None and waiting[0] <= ready_at:
             return
@@ -164,9 +185,9 @@ class WorkQueue(Generic[T]):
         if self._timer is None or ready_at < self._timer_deadline:
             self._arm_timer(ready_at)
 
-    def add_rate_limited(self, item: T) -> None:
+    def add_rate_limited(self, item: T, *, provisional: bool = False) -> None:
         """Add ``item`` after the delay the rate limiter gives it (one more requeue of it)."""
-        self.add_after(item, self._rate_limiter.when(item))
+        self.add_after(item, self._rate_limiter.when(item), provisional=provisional)
 
     def forget(self, item: T) -> None:
         """Stop backing ``item`` off (it succeeded or was given up); it must still be `done`."""
@@ -205,6 +226,8 @@ class WorkQueue(Generic[T]):
             self._timer = None
         self._waiting.clear()
         self._heap.clear()
+        self._firm.clear()
+        self._provisional.clear()
         _wake_all(self._getters)
 
     def _wake_getter(self) -> None:
@@ -235,6 +258,9 @@ class WorkQueue(Generic[T]):
             heapq.heappop(heap)
             if live:
                 del self._waiting[item]
+                # Whatever else was wanted of it was merged into this add, as client-go merges it.
+                self._firm.pop(item, None)
+                self._provisional.pop(item, None)
                 self.add(item)
         if heap:
             self._arm_timer(heap[0][0])

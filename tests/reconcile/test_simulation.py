@@ -74,6 +74,28 @@ def test_settle_returns_once_no_requeue_is_due_within_the_horizon() -> None:
     assert Simulation().run(scenario) == (0.0, 120.0)
 
 
+def test_a_requeue_the_next_reconcile_of_its_key_did_not_ask_for_again_does_not_hold_a_settle() -> None:
+    async def scenario(sim: Simulation) -> tuple[float, list[float]]:
+        reconciles: list[float] = []
+
+        async def waits_once(request: Request) -> Result | None:
+            # The first reconcile waits for something; the one its own write triggers finds it done.
+            reconciles.append(sim.now)
+            current = await sim.store.get(ConfigMap, request.name, request.namespace)
+            if not current.data:
+                await sim.store.update(attrs.evolve(current, data={"done": "yes"}))
+                return Result(requeue_after=120.0)
+            return None
+
+        sim.manager.add(Controller("x", waits_once, kind=ConfigMap))
+        await sim.store.create(ConfigMap(metadata=ObjectMeta(name="a")))
+        settled_in = await sim.settle(horizon=300.0)
+        await sim.advance(200.0)  # the superseded requeue still runs, as controller-runtime's would
+        return settled_in, reconciles
+
+    assert Simulation().run(scenario) == (0.0, [0.0, 0.0, 120.0])
+
+
 DETERMINISM_SCRIPT = """
 import sys
 sys.path[:0] = ["examples", "tests/reconcile"]

@@ -501,6 +501,56 @@ def test_add_after_of_a_queued_item_does_not_queue_it_twice() -> None:
     run(scenario)
 
 
+def test_a_provisional_add_still_comes_due_but_taking_the_item_again_supersedes_it() -> None:
+    async def scenario(clock: VirtualClock) -> None:
+        queue = WorkQueue[str](clock=clock)
+        queue.add_after("foo", 10.0, provisional=True)
+        queue.add_after("bar", 20.0)
+        assert queue.next_ready_at(superseded=False) == 10.0
+        queue.add("foo")
+        assert await queue.get() == "foo"  # processed again: it decides anew what it needs
+        queue.done("foo")
+
+        assert queue.next_ready_at() == 10.0
+        assert queue.next_ready_at(superseded=False) == 20.0
+        # As in client-go, the superseded add is not cancelled: foo comes due all the same.
+        assert await hand_out(queue, clock, until=30.0) == [("foo", 10.0), ("bar", 20.0)]
+        assert queue.next_ready_at(superseded=False) is None
+
+    run(scenario)
+
+
+def test_a_firm_add_merged_into_a_provisional_one_stays_wanted_when_the_item_is_taken() -> None:
+    async def scenario(clock: VirtualClock) -> None:
+        queue = WorkQueue[str](clock=clock)
+        queue.add_after("foo", 5.0, provisional=True)
+        queue.add_after("foo", 8.0)  # merged: the queue keeps one entry, due at 5
+        queue.add("foo")
+        await queue.get()
+        queue.done("foo")
+
+        assert queue.next_ready_at(superseded=False) == 8.0
+        assert await hand_out(queue, clock, until=30.0) == [("foo", 5.0)]
+        # Coming due consumed every add merged into the entry, the firm one included.
+        assert queue.next_ready_at(superseded=False) is None
+
+    run(scenario)
+
+
+def test_a_provisional_add_made_while_the_item_is_processed_is_wanted_until_it_is_taken_again() -> None:
+    async def scenario(clock: VirtualClock) -> None:
+        queue = WorkQueue[str](clock=clock)
+        queue.add("foo")
+        await queue.get()
+        queue.add_after("foo", 3.0, provisional=True)  # a reconcile's requeue-after, made as it ends
+        queue.done("foo")
+
+        assert queue.next_ready_at(superseded=False) == 3.0
+        assert await hand_out(queue, clock, until=10.0) == [("foo", 3.0)]
+
+    run(scenario)
+
+
 class TimerCountingClock(VirtualClock):
     """A virtual clock that remembers every timer it armed."""
 
