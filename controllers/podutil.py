@@ -20,7 +20,8 @@ def is_pod_active(pod: Pod) -> bool:
 
 
 def is_pod_terminating(pod: Pod) -> bool:
-    return pod.metadata.deletion_timestamp is not None
+    """Being deleted and not finished yet (controller.IsPodTerminating)."""
+    return pod.metadata.deletion_timestamp is not None and pod.status.phase not in (SUCCEEDED, FAILED)
 
 
 def ready_condition(pod: Pod) -> PodCondition | None:

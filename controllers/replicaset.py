@@ -10,8 +10,9 @@ controller_ref_manager.go's PodControllerRefManager). One sync of a ReplicaSet:
 2. if its expectations are satisfied (see `reconcile.expectations`), creates or deletes pods to make the
    count right: at most `BURST_REPLICAS` per sync, creates in slow-start batches of 1, 2, 4, … that stop at
    the first failed batch, deletes chosen by `controllers.ranking`;
-3. writes status — replicas, fullyLabeledReplicas, readyReplicas, availableReplicas, observedGeneration
-   and the ReplicaFailure condition — when it changed.
+3. writes status — replicas, fullyLabeledReplicas, readyReplicas, availableReplicas, terminatingReplicas
+   (the pods it controls that are being deleted and not finished), observedGeneration and the
+   ReplicaFailure condition — when it changed.
 
 Pods are created from the template with generateName ``<replicaset>-`` and a controller ownerReference; a
 scheduler binds them. Events (SuccessfulCreate, FailedCreate, SuccessfulDelete, FailedDelete) are recorded
@@ -33,7 +34,7 @@ import attrs
 import structlog
 
 from controllers.events import NORMAL, WARNING, EventRecorder
-from controllers.podutil import is_pod_active, is_pod_available, is_pod_ready
+from controllers.podutil import is_pod_active, is_pod_available, is_pod_ready, is_pod_terminating
 from controllers.ranking import (
     FirstRulesKey,
     RankFacts,
@@ -89,7 +90,7 @@ SUCCESSFUL_DELETE = "SuccessfulDelete"
 M = TypeVar("M", bound=Object)
 
 #: Pods tallied by that same bucket and by `pod_facts`: what a sync adds up, without visiting the pods.
-POD_FACTS = "namespace/controller-uid: active, ready, labels"
+POD_FACTS = "namespace/controller-uid: active, ready, labels, terminating"
 #: Active pods tallied by namespace and by (node name, labels): who is doubled up on a node.
 POD_PLACEMENT = "namespace: node, labels of active pods"
 
@@ -117,7 +118,7 @@ def filter_active_pods(pods: Sequence[Pod]) -> list[Pod]:
     return [pod for pod in pods if is_pod_active(pod)]
 
 
-PodFacts = tuple[bool, bool, FrozenDict[str, str]]
+PodFacts = tuple[bool, bool, FrozenDict[str, str], bool]
 PodPlacement = tuple[str, FrozenDict[str, str]]
 
 
@@ -131,8 +132,8 @@ def pod_placement(pod: Pod) -> PodPlacement | None:
 
 
 def pod_facts(pod: Pod) -> PodFacts:
-    """What a ReplicaSet's status counts of a pod: active, ready, and its labels."""
-    return (is_pod_active(pod), pod.status.ready, pod.metadata.labels)
+    """What a ReplicaSet's status counts of a pod: active, ready, its labels, and terminating."""
+    return (is_pod_active(pod), pod.status.ready, pod.metadata.labels, is_pod_terminating(pod))
 
 
 #: What the scale-down ranking reads of an active pod (bar its uid); None for a pod it passes over.
@@ -256,10 +257,17 @@ class PodCounts:
 
 
 def calculate_status(
-    rs: ReplicaSet, pods: Sequence[Pod], manage_error: Exception | None, now: datetime
+    rs: ReplicaSet,
+    pods: Sequence[Pod],
+    terminating_pods: Sequence[Pod],
+    manage_error: Exception | None,
+    now: datetime,
 ) -> ReplicaSetStatus:
-    """The status ``rs`` should report for its active ``pods`` (observedGeneration is set on write)."""
-    return status_with_counts(rs, count_pods(rs, pods, now), manage_error, now)
+    """The status ``rs`` should report for its active ``pods`` and its ``terminating_pods``.
+
+    observedGeneration is set on write.
+    """
+    return status_with_counts(rs, count_pods(rs, pods, now), len(terminating_pods), manage_error, now)
 
 
 def count_pods(rs: ReplicaSet, pods: Sequence[Pod], now: datetime) -> PodCounts:
@@ -285,9 +293,10 @@ def count_pods(rs: ReplicaSet, pods: Sequence[Pod], now: datetime) -> PodCounts:
 
 
 def status_with_counts(
-    rs: ReplicaSet, counts: PodCounts, manage_error: Exception | None, now: datetime
+    rs: ReplicaSet, counts: PodCounts, terminating: int, manage_error: Exception | None, now: datetime
 ) -> ReplicaSetStatus:
-    """The status ``rs`` should report for active pods that add up to ``counts``."""
+    """The status ``rs`` should report for active pods that add up to ``counts``, and ``terminating``
+    pods being deleted."""
     status = rs.status
     failure = get_condition(status, REPLICA_FAILURE)
     if manage_error is not None and failure is None:
@@ -309,6 +318,7 @@ def status_with_counts(
         fully_labeled_replicas=counts.fully_labeled,
         ready_replicas=counts.ready,
         available_replicas=counts.available,
+        terminating_replicas=terminating,
     )
 
 
@@ -582,7 +592,7 @@ class ReplicaSetController(Controller):
         wanted = rs.spec.template.metadata.labels.items()
         replicas = fully_labeled = ready = 0
         tally = cast(Mapping[PodFacts, int], self._pods.tally(POD_FACTS, f"{namespace}/{rs.metadata.uid}"))
-        for (active, is_ready, labels), count in tally.items():
+        for (active, is_ready, labels, _), count in tally.items():
             if not active:
                 continue
             if not selector.matches(labels):
@@ -593,6 +603,21 @@ class ReplicaSetController(Controller):
             if is_ready:
                 ready += count
         return PodCounts(replicas, fully_labeled, ready, ready)
+
+    def terminating_count(self, rs: ReplicaSet, selector: Selector) -> int:
+        """How many pods ``rs`` controls and selects are being deleted and not finished.
+
+        FilterTerminatingPods then FilterClaimedPods: no claim is made for them, so they are counted
+        as the cache has them, from the pod informer's tally.
+        """
+        tally = cast(
+            Mapping[PodFacts, int], self._pods.tally(POD_FACTS, f"{rs.metadata.namespace}/{rs.metadata.uid}")
+        )
+        return sum(
+            count
+            for (_, _, labels, terminating), count in tally.items()
+            if terminating and selector.matches(labels)
+        )
 
     def related_pods_on_nodes(self, rs: ReplicaSet) -> dict[str, int]:
         """How many active pods each node has that a ReplicaSet with ``rs``'s controller selects.
@@ -806,7 +831,7 @@ class ReplicaSetController(Controller):
             manage_error = await self._manage_replicas(count, claimed, rs, request, expectations)
         now = self._clock.now()
         counts = settled if settled is not None else count_pods(rs, claimed or (), now)
-        status = status_with_counts(rs, counts, manage_error, now)
+        status = status_with_counts(rs, counts, self.terminating_count(rs, selector), manage_error, now)
         updated = await self._update_status(rs, status)
         if manage_error is not None:
             raise manage_error

@@ -43,6 +43,26 @@ def test_myblog_converges_with_every_pod_running_and_ready() -> None:
     myblog_cluster().run(scenario)
 
 
+def test_a_deployment_reports_the_pods_its_replica_sets_are_terminating() -> None:
+    # The ReplicaSet counts its pods being deleted (status.terminatingReplicas) and the Deployment adds
+    # them up (calculateStatus, GetTerminatingReplicaCountForReplicaSets).
+    async def scenario(cluster: Cluster) -> list[int | None]:
+        await cluster.apply(load_paths([EXAMPLES / "myblog"]))
+        await cluster.settle()
+        seen = [(await cluster.get(Deployment, "myblog", "jds")).status.terminating_replicas]
+        [victim, *_] = [
+            pod for pod in await cluster.list(Pod, namespace="jds") if pod.metadata.labels["app"] == "myblog"
+        ]
+        await cluster.store.delete(Pod, victim.metadata.name, "jds")
+        await cluster.advance(0.5)  # the kubelet takes a second to stop the pod's containers
+        seen.append((await cluster.get(Deployment, "myblog", "jds")).status.terminating_replicas)
+        await cluster.settle()
+        seen.append((await cluster.get(Deployment, "myblog", "jds")).status.terminating_replicas)
+        return seen
+
+    assert myblog_cluster().run(scenario) == [0, 1, 0]
+
+
 def test_rolling_update_of_myblog_scales_one_pod_at_a_time() -> None:
     async def scenario(cluster: Cluster) -> list[str]:
         await cluster.apply(load_paths([EXAMPLES / "myblog"]))

@@ -444,6 +444,34 @@ def test_a_pod_being_deleted_gracefully_is_replaced_at_once() -> None:
     simulate(scenario)
 
 
+def test_pods_being_deleted_are_reported_as_terminating_replicas_until_they_finish() -> None:
+    # calculateStatus: terminatingReplicas counts the pods the ReplicaSet controls and selects that are
+    # being deleted and not finished (FilterTerminatingPods, FilterClaimedPods); replicas counts active ones.
+    async def scenario(sim: Simulation, controller: ReplicaSetController) -> None:
+        await sim.store.create(replica_set(replicas=2))
+        await sim.settle()
+        assert (await get_rs(sim)).status.terminating_replicas == 0
+        leaving, finishing = await owned_pods(sim)
+        for pod in (leaving, finishing):
+            await start_pod(sim, pod)  # bound: a pod on no node would be deleted at once
+        await sim.store.delete(Pod, leaving.metadata.name, NAMESPACE)
+        await sim.store.delete(Pod, finishing.metadata.name, NAMESPACE)
+        await sim.settle()
+        status = (await get_rs(sim)).status
+        assert (status.replicas, status.terminating_replicas) == (2, 2)
+        # A pod that finished while being deleted is no longer terminating.
+        finishing = await sim.store.get(Pod, finishing.metadata.name, NAMESPACE)
+        await start_pod(sim, finishing, phase="Failed", ready=False)
+        await sim.settle()
+        status = (await get_rs(sim)).status
+        assert (status.replicas, status.terminating_replicas) == (2, 1)
+        await sim.store.delete(Pod, leaving.metadata.name, NAMESPACE, grace_period_seconds=0)
+        await sim.settle()
+        assert (await get_rs(sim)).status.terminating_replicas == 0
+
+    simulate(scenario)
+
+
 # --- adoption and release ---------------------------------------------------------------------------
 
 
