@@ -305,7 +305,8 @@ def status_with_counts(
         condition = ReplicaSetCondition(
             type=REPLICA_FAILURE,
             status="True",
-            last_transition_time=now,
+            # Whole seconds, as a metav1.Time is stored (and as a serialising store would keep it).
+            last_transition_time=now.replace(microsecond=0),
             reason=reason,
             message=str(manage_error),
         )

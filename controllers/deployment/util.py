@@ -626,13 +626,19 @@ def replica_set_proportion(rs: ReplicaSet | None, deployment: Deployment, to_add
 def new_deployment_condition(
     type_: str, status: str, reason: str, message: str, now: datetime
 ) -> DeploymentCondition:
+    """A condition stamped ``now`` in whole seconds, as a metav1.Time is stored.
+
+    The deadline is counted from what is stored (DeploymentTimedOut, requeueStuckDeployment), and
+    a store that serialises, as etcd does, would drop the fraction anyway.
+    """
+    stamp = now.replace(microsecond=0)
     return DeploymentCondition(
         type=type_,
         status=status,
         reason=reason,
         message=message,
-        last_update_time=now,
-        last_transition_time=now,
+        last_update_time=stamp,
+        last_transition_time=stamp,
     )
 
 

@@ -272,6 +272,24 @@ def test_progress_deadline_exceeded_after_600_virtual_seconds_without_available_
     Simulation(seed=1).run(scenario)
 
 
+def test_condition_times_are_whole_seconds_and_the_deadline_counts_from_them() -> None:
+    # metav1.Time keeps whole seconds: a condition written at 0.7 s is stored as of 0 s, and
+    # DeploymentTimedOut and requeueStuckDeployment count progressDeadlineSeconds from what is stored.
+    async def scenario(sim: Simulation) -> None:
+        start(sim, broken_images={"web:1"})
+        await sim.advance(0.7)
+        await sim.store.create(web(2, "web:1", progress_deadline_seconds=10))
+        await sim.settle(horizon=5)
+        d = await deployment(sim)
+        times = [(c.last_update_time, c.last_transition_time) for c in d.status.conditions]
+        assert times and all(t is not None and t.microsecond == 0 for pair in times for t in pair)
+        # Stored as of 0 s: past the deadline from 10 s on, looked at again a second later (at 11 s).
+        await sim.advance(11.2 - sim.now)
+        assert condition(await deployment(sim), "Progressing") == ("False", "ProgressDeadlineExceeded")
+
+    Simulation(seed=1).run(scenario)
+
+
 def test_scaling_a_deployment_resizes_its_only_replica_set() -> None:
     async def scenario(sim: Simulation) -> None:
         start(sim)

@@ -566,6 +566,7 @@ def test_a_replica_set_being_deleted_neither_adopts_nor_creates() -> None:
 def test_create_failures_set_replica_failure_until_creates_succeed_again() -> None:
     async def scenario(sim: Simulation, controller: ReplicaSetController) -> None:
         sim.faults.fail_writes(1000, kind=Pod, verbs=["create"], error="internal")
+        await sim.advance(0.5)
         await sim.store.create(replica_set(replicas=3))
         await sim.settle()
         assert await all_pods(sim) == []
@@ -578,6 +579,8 @@ def test_create_failures_set_replica_failure_until_creates_succeed_again() -> No
         assert condition is not None
         assert (condition.status, condition.reason) == ("True", "FailedCreate")
         assert condition.message == "injected internal error on create of Pod web-"
+        # As metav1.Time stores it: whole seconds.
+        assert condition.last_transition_time is not None and condition.last_transition_time.microsecond == 0
         (failed,) = await events(sim, "FailedCreate")
         assert (failed.type, failed.message) == (
             "Warning",
