@@ -9,9 +9,11 @@ their plans.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 
 import attrs
+import structlog
 
 from controllers.deployment import util
 from controllers.deployment.progress import sync_rollout_status
@@ -26,6 +28,8 @@ from controllers.deployment.sync import (
 from reconcile import Result
 from store import StoreError
 from store.models import Deployment, ReplicaSet
+
+log = structlog.get_logger("setpoint.deployment")
 
 
 def new_replica_set_target(all_rss: Sequence[ReplicaSet], new_rs: ReplicaSet, deployment: Deployment) -> int:
@@ -50,6 +54,17 @@ def _resized(rs: ReplicaSet, replicas: int) -> ReplicaSet:
     return attrs.evolve(rs, spec=attrs.evolve(rs.spec, replicas=replicas))
 
 
+class InvalidScaleDown(ValueError):
+    """A scale-down that would grow a ReplicaSet; ``steps`` are those decided before it, in order.
+
+    Upstream writes the scale-downs one by one and stops at the invalid one: those before it are done.
+    """
+
+    def __init__(self, message: str, steps: Sequence[ScaleStep]) -> None:
+        super().__init__(message)
+        self.steps = list(steps)
+
+
 def cleanup_unhealthy_replicas_plan(
     old_rss: Sequence[ReplicaSet], max_cleanup: int
 ) -> tuple[list[ScaleStep], list[ReplicaSet], int]:
@@ -57,8 +72,8 @@ def cleanup_unhealthy_replicas_plan(
 
     Returns the steps, the old ReplicaSets as the steps leave them (oldest first), and how many
     replicas go. The ReplicaSet controller deletes not-ready pods first, so this costs no
-    availability (issue 16737). ValueError when a ReplicaSet reports more available pods than it
-    wants — upstream refuses such a "scale down" that would grow it.
+    availability (issue 16737). `InvalidScaleDown` when a ReplicaSet reports more available pods
+    than it wants — upstream refuses such a "scale down" that would grow it.
     """
     steps: list[ScaleStep] = []
     result = util.sorted_by(old_rss, util.compare_by_creation)
@@ -72,9 +87,10 @@ def cleanup_unhealthy_replicas_plan(
         count = min(max_cleanup - total, replicas - available)
         new_replicas = replicas - count
         if new_replicas > replicas:
-            raise ValueError(
+            raise InvalidScaleDown(
                 "when cleaning up unhealthy replicas, got invalid request to scale down"
-                f" {rs.metadata.namespace}/{rs.metadata.name} {replicas} -> {new_replicas}"
+                f" {rs.metadata.namespace}/{rs.metadata.name} {replicas} -> {new_replicas}",
+                steps,
             )
         steps.append(ScaleStep(rs.metadata.name, new_replicas))
         result[index] = _resized(rs, new_replicas)
@@ -137,12 +153,19 @@ async def reconcile_old_replica_sets(
     """Shrink old ReplicaSets as far as availability allows; whether any was resized.
 
     As upstream, a failed step ends the scale-down without failing the sync: the status is still
-    written, and the deployment is looked at again on its next change or progress check.
+    written, and the deployment is looked at again on its next change or progress check. The steps
+    before an invalid one are still carried out, and the answer is then no, as upstream's is.
     """
     try:
         steps = old_replica_sets_plan(all_rss, old_rss, new_rs, deployment)
+    except InvalidScaleDown as invalid:
+        log.debug("not scaling down old replica sets", reason=str(invalid))
+        with contextlib.suppress(StoreError):
+            await run_scale_steps(ctx, invalid.steps, old_rss, deployment)
+        return False
+    try:
         await run_scale_steps(ctx, steps, old_rss, deployment)
-    except (ValueError, StoreError):
+    except StoreError:
         return False
     return bool(steps)
 

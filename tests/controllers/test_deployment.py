@@ -13,6 +13,9 @@ from typing import Any
 import attrs
 
 from controllers.deployment import DeploymentController, rollback_template, util
+from controllers.deployment.rolling import reconcile_old_replica_sets
+from controllers.deployment.sync import SyncContext
+from controllers.events import EventRecorder
 from reconcile import Controller, Request, Result
 from reconcile.testing import Simulation
 from store import NotFound
@@ -418,6 +421,50 @@ def test_rollback_template_rolls_back_the_way_kubectl_rollout_undo_does() -> Non
         assert condition(d, "Progressing") == ("True", "NewReplicaSetAvailable")
 
     Simulation(seed=1).run(scenario)
+
+
+def test_an_invalid_cleanup_keeps_the_cleanups_decided_before_it() -> None:
+    # cleanupUnhealthyReplicas scales the old ReplicaSets down one by one, oldest first, and stops with
+    # an error at one reporting more available pods than it wants: the ones before it stay scaled
+    # down, and reconcileOldReplicaSets reports no scale-down, so the sync goes on to the status.
+    async def scenario(sim: Simulation) -> tuple[bool, dict[str, int]]:
+        d = await sim.store.create(web(1, "web:3", strategy=DeploymentStrategy(type="RollingUpdate")))
+        sets = {}
+        for name, image, replicas, available in (
+            ("a", "web:1", 3, 1),
+            ("b", "web:2", 1, 2),
+            ("c", "web:3", 0, 0),
+        ):
+            created = await sim.store.create(
+                ReplicaSet(
+                    metadata=ObjectMeta(name=f"web-{name}", namespace=NAMESPACE, labels={"app": "web"}),
+                    spec=ReplicaSetSpec(
+                        replicas=replicas,
+                        selector=LabelSelector(match_labels={"app": "web"}),
+                        template=pod_template(image),
+                    ),
+                )
+            )
+            sets[name] = await sim.store.update_status(
+                attrs.evolve(
+                    created, status=ReplicaSetStatus(replicas=replicas, available_replicas=available)
+                )
+            )
+        ctx = SyncContext(
+            store=sim.store,
+            replica_sets=sim.manager.informer(ReplicaSet),
+            events=EventRecorder(sim.store, sim.clock, "deployment-controller"),
+            clock=sim.clock,
+        )
+        old = [sets["a"], sets["b"]]
+        scaled = await reconcile_old_replica_sets(ctx, [*old, sets["c"]], old, sets["c"], d)
+        listed = (await sim.store.list(ReplicaSet, namespace=NAMESPACE)).items
+        return scaled, {rs.metadata.name: rs.spec.replicas for rs in listed}
+
+    # 1 replica, maxUnavailable 25 % resolves to 0: 3 of the 4 may go. web-a loses its 2 unavailable
+    # replicas; web-b, 1 wanted and 2 available, would have to grow: the cleanup stops there.
+    scaled, sizes = Simulation(seed=1).run(scenario)
+    assert (scaled, sizes) == (False, {"web-a": 1, "web-b": 1, "web-c": 0})
 
 
 def test_revision_history_limit_deletes_the_oldest_empty_replica_sets() -> None:
