@@ -223,10 +223,10 @@ async def rollout_undo(store: Store, name: str, namespace: str, to_revision: int
         except RollbackError as exc:
             raise KubectlError(str(exc)) from None
         if rolled is deployment:
-            numbers = [revision.number for revision in rollout_history(deployment, replica_sets)]
-            revision = to_revision or (numbers[-2] if len(numbers) > 1 else 0)
+            # kubectl names the revision as it was asked for: 0 when undoing to the previous one.
             return (
-                f"{_ref(deployment)} skipped rollback (current template already matches revision {revision})"
+                f"{_ref(deployment)} skipped rollback"
+                f" (current template already matches revision {to_revision})"
             )
         try:
             await store.update(rolled)

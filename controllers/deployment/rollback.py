@@ -61,17 +61,17 @@ def rollback_template(
     pod-template-hash label; the deployment takes that ReplicaSet's annotations, keeping its own
     revision bookkeeping, as ``kubectl rollout undo`` does. Returned unchanged when the template
     already matches. Raises `RollbackError` when the deployment is paused or the revision is not
-    in its history.
+    in its history (looked up first, as kubectl does).
     """
     if to_revision < 0:
         raise RollbackError(f"unable to find specified revision {to_revision} in history")
+    owned = [rs for rs in replica_sets if util.is_controlled_by(rs, deployment)]
+    target = _replica_set_for_revision(deployment, owned, to_revision)
     if deployment.spec.paused:
         raise RollbackError(
             "you cannot rollback a paused deployment;"
             " resume it first with 'kubectl rollout resume' and try again"
         )
-    owned = [rs for rs in replica_sets if util.is_controlled_by(rs, deployment)]
-    target = _replica_set_for_revision(deployment, owned, to_revision)
     if util.equal_ignore_hash(target.spec.template, deployment.spec.template):
         return deployment
     return util.set_deployment_annotations_to(

@@ -1346,3 +1346,11 @@ def test_rollback_template_refuses_a_paused_deployment() -> None:
     paused = attrs.evolve(d, spec=attrs.evolve(d.spec, paused=True))
     with pytest.raises(RollbackError, match="cannot rollback a paused deployment"):
         rollback_template(paused, sets, 1)
+
+
+def test_rollback_template_looks_the_revision_up_before_refusing_a_paused_deployment() -> None:
+    # DeploymentRollbacker.Rollback finds the revision's ReplicaSet (deploymentRevision) first.
+    d, sets = _history()
+    paused = attrs.evolve(d, spec=attrs.evolve(d.spec, paused=True))
+    with pytest.raises(RollbackError, match="unable to find specified revision 7 in history"):
+        rollback_template(paused, sets, 7)

@@ -18,10 +18,12 @@ from store.models import (
     LabelSelector,
     Node,
     ObjectMeta,
+    OwnerReference,
     Pod,
     PodSpec,
     PodTemplateSpec,
     ReplicaSet,
+    ReplicaSetSpec,
 )
 
 
@@ -179,3 +181,37 @@ def test_tables_are_laid_out_as_kubectls_tabwriter_does() -> None:
         "Pod Template:",
         "  Image:  nginx",
     ]
+
+
+async def test_a_skipped_undo_names_the_revision_asked_for_as_kubectl_does() -> None:
+    # DeploymentRollbacker.Rollback reports toRevision as given: 0 for "the previous one".
+    store = MemoryStore()
+    template = PodTemplateSpec(
+        metadata=ObjectMeta(labels={"app": "web"}),
+        spec=PodSpec(containers=[Container(name="web", image="web:1")]),
+    )
+    web = await store.create(
+        Deployment(
+            metadata=ObjectMeta(name="web", namespace="default"),
+            spec=DeploymentSpec(selector=LabelSelector(match_labels={"app": "web"}), template=template),
+        )
+    )
+    owner = OwnerReference(
+        api_version="apps/v1", kind="Deployment", name="web", uid=web.metadata.uid, controller=True
+    )
+    for revision in ("1", "2"):  # two revisions of one template, as adoption can leave them
+        await store.create(
+            ReplicaSet(
+                metadata=ObjectMeta(
+                    name=f"web-{revision}",
+                    namespace="default",
+                    labels={"app": "web"},
+                    annotations={"deployment.kubernetes.io/revision": revision},
+                    owner_references=[owner],
+                ),
+                spec=ReplicaSetSpec(selector=LabelSelector(match_labels={"app": "web"}), template=template),
+            )
+        )
+    assert await kubectl.rollout_undo(store, "web", "default") == (
+        "deployment.apps/web skipped rollback (current template already matches revision 0)"
+    )
