@@ -81,7 +81,13 @@ PENDING = "Pending"
 RUNNING = "Running"
 
 #: The conditions the kubelet owns on a pod, in the order it writes them; others are left as they are.
-_KUBELET_POD_CONDITIONS = ("Initialized", "Ready", "ContainersReady", "PodScheduled")
+_KUBELET_POD_CONDITIONS = (
+    "PodReadyToStartContainers",
+    "Initialized",
+    "Ready",
+    "ContainersReady",
+    "PodScheduled",
+)
 
 #: Node conditions a healthy kubelet reports: (type, status, reason, message).
 _HEALTHY_NODE_CONDITIONS = (
@@ -768,7 +774,11 @@ class Kubelet(Controller):
             )
         else:
             initialized = ("True", "", "")
+        # The sandbox (network, volumes) is up once the containers start, and torn down once the pod
+        # has finished (GeneratePodReadyToStartContainersCondition).
+        sandbox = ("True", "", "") if started and phase != FAILED else ("False", "", "")
         wanted = {
+            "PodReadyToStartContainers": sandbox,
             "Initialized": initialized,
             "Ready": ready,
             "ContainersReady": ready,

@@ -237,6 +237,8 @@ def test_a_bound_pod_is_pending_while_containers_are_created_then_running_with_a
     [creating] = pending.status.container_statuses
     assert creating.state.waiting is not None and creating.state.waiting.reason == "ContainerCreating"
     assert condition(pending.status, "Ready").message == "containers with unready status: [app]"
+    # The sandbox is still being made (GeneratePodReadyToStartContainersCondition).
+    assert condition(pending.status, "PodReadyToStartContainers").status == "False"
 
     assert running.status.phase == "Running"
     assert ipaddress.ip_address(running.status.pod_ip) in ipaddress.ip_network("10.244.0.0/24")
@@ -246,12 +248,14 @@ def test_a_bound_pod_is_pending_while_containers_are_created_then_running_with_a
     assert app.state.running is not None and app.state.running.started_at == at(2)
     assert (app.ready, app.started, app.restart_count, app.image) == (True, True, 0, "nginx:1.25")
     assert [(c.type, c.status) for c in running.status.conditions] == [
+        ("PodReadyToStartContainers", "True"),
         ("Initialized", "True"),
         ("Ready", "True"),
         ("ContainersReady", "True"),
         ("PodScheduled", "True"),
     ]
     assert condition(running.status, "Ready").last_transition_time == at(2)
+    assert condition(running.status, "PodReadyToStartContainers").last_transition_time == at(2)
 
 
 def test_ready_turns_true_once_the_readiness_probe_initial_delay_has_passed() -> None:
@@ -349,6 +353,9 @@ def test_fail_pod_makes_the_pod_failed_with_terminated_containers_and_not_ready(
     assert pod.status.phase == "Failed"
     ready = condition(pod.status, "Ready")
     assert (ready.status, ready.reason, ready.last_transition_time) == ("False", "PodFailed", at(5))
+    # A finished pod's sandbox is torn down: no sandbox, nothing ready to start containers in.
+    sandbox = condition(pod.status, "PodReadyToStartContainers")
+    assert (sandbox.status, sandbox.last_transition_time) == ("False", at(5))
     [app] = pod.status.container_statuses
     assert app.state.terminated is not None
     assert (app.state.terminated.exit_code, app.state.terminated.reason) == (1, "Error")
