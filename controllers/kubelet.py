@@ -226,7 +226,9 @@ class _PodRuntime:
     running_since: float | None = None
     running_since_time: datetime | None = None
     crashing: bool = False
+    #: The restart back-off (flowcontrol.Backoff's entry): 0 while there is none, and when it was set.
     backoff: float = 0.0
+    backoff_since: float = 0.0
     restart_at: float | None = None
     restarts: int = 0
     last_termination: ContainerStateTerminated | None = None
@@ -325,7 +327,8 @@ class Kubelet(Controller):
         self._knob(namespace, name).failing = True
 
     def crash_loop(self, namespace: str, name: str, *, crashing: bool = True) -> None:
-        """The pod's containers crash and restart under the kubelet's backoff (10 s doubling to 5 min).
+        """The pod's containers crash and restart: at once the first time, then after the kubelet's
+        back-off (10 s doubling to 5 min), which starts afresh after ten minutes without a crash.
 
         With ``crashing=False`` the next restart succeeds and the containers keep running.
         """
@@ -634,13 +637,16 @@ class Kubelet(Controller):
         if not_started and not runtime.failing and mono + _EPSILON >= runtime.start_at:
             self._assign_address(pod, runtime, node)
             self._run(runtime, mono)
+        if runtime.crashing and runtime.running_since is not None:
+            self._crash(runtime, mono)
         while runtime.restart_at is not None and mono + _EPSILON >= runtime.restart_at:
             restart = runtime.restart_at
             runtime.restarts += 1
             runtime.restart_at = None
+            # Each restart moves the back-off on: 10 s for a fresh one, else doubled up to 5 minutes.
+            runtime.backoff = min(runtime.backoff * 2, MAX_CONTAINER_BACKOFF) or INITIAL_CONTAINER_BACKOFF
+            runtime.backoff_since = restart
             self._run(runtime, restart)
-        if runtime.crashing and runtime.running_since is not None:
-            self._crash(runtime, mono)
         if runtime.failing:
             runtime.failed_at = self._now()
             runtime.restart_at = None
@@ -650,11 +656,13 @@ class Kubelet(Controller):
         runtime.running_since_time = self._time_at(since)
         if runtime.crashing:
             self._crash(runtime, since)
-        else:
-            runtime.backoff = 0.0
 
     def _crash(self, runtime: _PodRuntime, at: float) -> None:
-        """The containers exit with an error; the kubelet restarts them after its backoff."""
+        """The containers exit with an error; the kubelet restarts them after its back-off (doBackOff).
+
+        With no back-off yet, or one last moved on more than twice its 5-minute cap before this crash
+        (flowcontrol hasExpired), the restart is at once and the back-off starts afresh.
+        """
         runtime.last_termination = ContainerStateTerminated(
             exit_code=1,
             reason="Error",
@@ -662,7 +670,8 @@ class Kubelet(Controller):
             finished_at=self._time_at(at),
         )
         runtime.running_since = None
-        runtime.backoff = min(runtime.backoff * 2, MAX_CONTAINER_BACKOFF) or INITIAL_CONTAINER_BACKOFF
+        if at - runtime.backoff_since > 2 * MAX_CONTAINER_BACKOFF:
+            runtime.backoff = 0.0
         runtime.restart_at = at + runtime.backoff
 
     def _assign_address(self, pod: Pod, runtime: _PodRuntime, node: _SimulatedNode) -> None:

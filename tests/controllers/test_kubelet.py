@@ -378,8 +378,9 @@ def test_crash_loop_restarts_the_containers_with_a_doubling_backoff() -> None:
         return restarts
 
     restarts = run_with_kubelet(scenario)
-    # Crashed at 1 s; restarts 10, 20 and 40 s apart, each crashing again at once.
-    assert restarts == [(2, 0), (11, 1), (31, 2), (71, 3)]
+    # Crashed at 1 s and restarted at once: no back-off yet (doBackOff). Each crash after that waits
+    # 10, 20 and 40 s, and each restart crashes again at once.
+    assert restarts == [(2, 1), (11, 2), (31, 3), (71, 4)]
 
 
 def test_a_crash_looping_pod_is_running_but_not_ready_and_says_why() -> None:
@@ -401,7 +402,29 @@ def test_a_crash_looping_pod_is_running_but_not_ready_and_says_why() -> None:
     )
     assert app.last_state.terminated is not None
     assert (app.last_state.terminated.reason, app.last_state.terminated.finished_at) == ("Error", at(11))
-    assert (app.ready, app.started, app.restart_count) == (False, False, 1)
+    assert (app.ready, app.started, app.restart_count) == (False, False, 2)
+
+
+def test_a_container_that_ran_ten_minutes_before_crashing_restarts_at_once() -> None:
+    # A back-off entry older than twice the 5-minute cap has expired (flowcontrol hasExpired): the
+    # container restarts at once, and the back-off starts again from 10 s.
+    async def scenario(sim: Simulation, kubelet: Kubelet) -> list[tuple[float, int]]:
+        await sim.store.create(make_pod("web"))
+        await sim.settle()
+        kubelet.crash_loop("default", "web")
+        await sim.advance(4)
+        kubelet.crash_loop("default", "web", crashing=False)  # restarted at 11 s, runs from then on
+        await sim.advance(700)
+        kubelet.crash_loop("default", "web")
+        restarts: list[tuple[float, int]] = []
+        for _ in range(15):
+            await sim.advance(1)
+            count = (await get_pod(sim, "web")).status.container_statuses[0].restart_count
+            if not restarts or restarts[-1][1] != count:
+                restarts.append((sim.now, count))
+        return restarts
+
+    assert run_with_kubelet(scenario) == [(706, 3), (715, 4)]
 
 
 def test_a_crash_loop_ends_at_the_next_restart_once_switched_off() -> None:
@@ -416,8 +439,10 @@ def test_a_crash_loop_ends_at_the_next_restart_once_switched_off() -> None:
 
     pod = run_with_kubelet(scenario)
     [app] = pod.status.container_statuses
+    # Crashed at 3 s (once ready) and restarted at once, crashed again, and the next restart (13 s,
+    # after 10 s of back-off) lasts.
     assert app.state.running is not None and app.state.running.started_at == at(13)
-    assert (app.ready, app.restart_count) == (True, 1)
+    assert (app.ready, app.restart_count) == (True, 2)
     assert condition(pod.status, "Ready").last_transition_time == at(15)
 
 
