@@ -4,8 +4,9 @@ A port of kube-scheduler's PriorityQueue (pkg/scheduler/backend/queue). Three pl
 
 - **activeQ**, a heap by priority (``spec.priority``, default 0), higher first, then by the time the pod
   entered the queue (PrioritySort);
-- **backoffQ**, pods waiting out a per-pod backoff of 1 s doubling with every attempt up to 10 s,
-  counted from their last failure;
+- **backoffQ**, pods waiting out a per-pod backoff of 1 s doubling with every failure up to 10 s,
+  counted from their last failure. Rejections and errors are counted apart: after an error the
+  backoff follows the run of consecutive errors, otherwise the number of rejections;
 - **unschedulable pods**, those no node fitted. They stay until a cluster event one of the plugins that
   rejected them registered for (a node added, a node's labels changed, a bound pod deleted, ...) moves
   them back — to backoffQ if their backoff has not run out, else to activeQ — or until they have waited
@@ -138,13 +139,17 @@ class QueuedPodInfo:
     """A pending pod and its queueing history.
 
     ``timestamp`` is when it entered the queue or last came back after a failure; ``attempts`` counts
-    scheduling attempts; ``unschedulable_plugins`` are the plugins that rejected it last time (empty
-    after an error).
+    scheduling attempts; ``unschedulable_count`` the attempts that ended in a rejection and
+    ``consecutive_errors_count`` the errors since the last rejection (UnschedulableCount,
+    ConsecutiveErrorsCount: the backoff counts these, not the attempts); ``unschedulable_plugins``
+    are the plugins that rejected it last time (empty after an error).
     """
 
     pod: Pod
     timestamp: float
     attempts: int = 0
+    unschedulable_count: int = 0
+    consecutive_errors_count: int = 0
     unschedulable_plugins: frozenset[str] = frozenset()
 
     @property
@@ -265,6 +270,11 @@ class SchedulingQueue:
         """
         if info.key in self:
             return False
+        if info.unschedulable_plugins:
+            info.unschedulable_count += 1
+            info.consecutive_errors_count = 0
+        else:
+            info.consecutive_errors_count += 1
         info.timestamp = now
         if info.unschedulable_plugins:
             self._unschedulable[info.key] = info
@@ -321,11 +331,16 @@ class SchedulingQueue:
     # --- backoff ------------------------------------------------------------------------------------
 
     def backoff_duration(self, info: QueuedPodInfo) -> float:
-        """calculateBackoffDuration: 1 s for the first attempt, doubling per attempt, at most 10 s."""
-        if info.attempts == 0:
+        """getBackoffTime's duration: 1 s for the first failure, doubling per failure, at most 10 s.
+
+        The failures counted are the consecutive errors when the last attempt was one, else the
+        rejections (kubernetes#128748); a maximum of 0 turns backoff off.
+        """
+        count = info.consecutive_errors_count or info.unschedulable_count
+        if self._max_backoff == 0 or count == 0:
             return 0.0
         duration = self._initial_backoff
-        for _ in range(1, info.attempts):
+        for _ in range(1, count):
             if duration > self._max_backoff - duration:
                 return self._max_backoff
             duration += duration

@@ -148,11 +148,63 @@ def new_queue() -> SchedulingQueue:
 
 
 @pytest.mark.parametrize(
-    ("attempts_made", "backoff"), [(0, 0.0), (1, 1.0), (2, 2.0), (3, 4.0), (4, 8.0), (5, 10.0), (9, 10.0)]
+    ("rejections", "backoff"), [(0, 0.0), (1, 1.0), (2, 2.0), (3, 4.0), (4, 8.0), (5, 10.0), (9, 10.0)]
 )
-def test_backoff_starts_at_1_second_and_doubles_up_to_10(attempts_made: int, backoff: float) -> None:
-    info = QueuedPodInfo(make_pod("p"), timestamp=0.0, attempts=attempts_made)
+def test_backoff_starts_at_1_second_and_doubles_up_to_10(rejections: int, backoff: float) -> None:
+    info = QueuedPodInfo(make_pod("p"), timestamp=0.0, attempts=rejections, unschedulable_count=rejections)
     assert new_queue().backoff_duration(info) == backoff
+
+
+@pytest.mark.parametrize(
+    ("rejections", "errors", "backoff"),
+    [
+        pytest.param(3, 0, 4.0, id="rejections only"),
+        pytest.param(3, 1, 1.0, id="an error after rejections starts its own count"),
+        pytest.param(0, 2, 2.0, id="consecutive errors double"),
+        pytest.param(1, 0, 1.0, id="a rejection after errors counts rejections only"),
+    ],
+)
+def test_backoff_counts_rejections_and_consecutive_errors_apart(
+    rejections: int, errors: int, backoff: float
+) -> None:
+    # backoffQueue.getBackoffTime: the count is UnschedulableCount, or ConsecutiveErrorsCount when the
+    # last attempts failed with errors; how many times the pod was popped does not matter (#128748).
+    info = QueuedPodInfo(
+        make_pod("p"),
+        timestamp=0.0,
+        attempts=5,
+        unschedulable_count=rejections,
+        consecutive_errors_count=errors,
+    )
+    assert new_queue().backoff_duration(info) == backoff
+
+
+def test_a_max_backoff_of_zero_disables_backoff() -> None:
+    queue = SchedulingQueue(events_to_register=EVENTS_TO_REGISTER, max_backoff=0.0)
+    info = QueuedPodInfo(make_pod("p"), timestamp=0.0, attempts=3, unschedulable_count=3)
+    assert queue.backoff_duration(info) == 0.0
+
+
+def test_a_failure_is_counted_as_a_rejection_or_as_an_error() -> None:
+    # AddUnschedulableIfNotPresent: a rejection resets the run of errors, an error leaves the rejections.
+    queue = new_queue()
+    queue.add(make_pod("p"), 0.0)
+    info = queue.pop(0.0)
+    assert info is not None
+    info.unschedulable_plugins = frozenset({NODE_AFFINITY})
+    queue.add_after_failure(info, 0.0)
+    assert (info.unschedulable_count, info.consecutive_errors_count) == (1, 0)
+    queue.move_all(NODE_ADD, 5.0)
+    assert queue.pop(5.0) is info
+    info.unschedulable_plugins = frozenset()
+    queue.add_after_failure(info, 5.0)
+    assert (info.unschedulable_count, info.consecutive_errors_count) == (1, 1)
+    # Two attempts so far, but one error: 1 s, not 2 s.
+    assert queue.next_due() == 6.0
+    assert queue.pop(6.0) is info
+    info.unschedulable_plugins = frozenset({NODE_AFFINITY})
+    queue.add_after_failure(info, 6.0)
+    assert (info.unschedulable_count, info.consecutive_errors_count) == (2, 0)
 
 
 def test_active_queue_pops_higher_priority_first_then_earlier_arrivals() -> None:
@@ -540,6 +592,26 @@ def test_a_refused_binding_is_forgotten_and_retried_after_backoff() -> None:
         info = scheduler.cache.node_info("n1")
         assert info is not None and info.pod_count == 1
         assert scheduler.cache_differences() == []
+
+    run(scenario)
+
+
+def test_a_binding_error_after_a_rejection_backs_off_one_second_not_two() -> None:
+    async def scenario(sim: Simulation) -> None:
+        start_scheduler(sim)
+        await sim.store.create(make_node("n1"))
+        await sim.store.create(make_pod("picky", node_selector={"disk": "ssd"}))
+        await sim.settle()
+        await sim.advance(10)
+        sim.faults.fail_writes(1, error="internal", verbs=["bind"])
+        await relabel(sim, "n1", {"disk": "ssd"})
+        await sim.settle()
+        # The second attempt is the first error: its backoff is 1 s whatever came before.
+        assert [(r.time, r.get("result")) for r in attempts(sim, "picky")] == [
+            (0.0, "unschedulable"),
+            (10.0, "error"),
+            (11.0, "scheduled"),
+        ]
 
     run(scenario)
 
