@@ -373,6 +373,22 @@ def node_resources_fit(pod: PodInfo, node: NodeInfo) -> Rejection | None:
     return Rejection(NODE_RESOURCES_FIT, reasons) if reasons else None
 
 
+def admits(pod: PodInfo, node: NodeInfo) -> bool:
+    """preCheckForNode: whether a node event may make ``pod`` fit ``node``.
+
+    AdmissionCheck (enough resources, node affinity and selector, node name, free host ports) and no
+    NoSchedule or NoExecute taint the pod does not tolerate; whether the node is cordoned is not
+    looked at.
+    """
+    return (
+        not insufficient_resources(pod, node)
+        and pod.required_affinity.matches(node)
+        and node_name(pod, node) is None
+        and node_ports(pod, node) is None
+        and taint_toleration(pod, node) is None
+    )
+
+
 #: The default profile's filters, in its order.
 FILTERS: tuple[tuple[str, Filter], ...] = (
     (NODE_UNSCHEDULABLE, node_unschedulable),

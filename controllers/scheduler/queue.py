@@ -14,11 +14,13 @@ A port of kube-scheduler's PriorityQueue (pkg/scheduler/backend/queue). Three pl
   straight to backoffQ.
 
 The queue is plain data driven by the caller's clock: every method takes ``now``, and `next_due` says
-when the next backoff or timeout falls due, so the scheduler can sleep until then. Two deliberate
+when the next backoff or timeout falls due, so the scheduler can sleep until then. Three deliberate
 differences from upstream: backoff completes exactly when it expires, where upstream polls every second
-(and, with SchedulerPopFromBackoffQ, may pop a backing-off pod when activeQ is empty); and queueing hints
-are not ported, a rejected pod moves on any event its rejecting plugins registered (upstream's behaviour
-with the SchedulerQueueingHints gate off).
+(and, with SchedulerPopFromBackoffQ, may pop a backing-off pod when activeQ is empty); a pod parked for
+5 minutes comes back exactly then, where upstream looks every 30 s (flushUnschedulablePodsLeftover); and
+queueing hints are not ported: a rejected pod moves on any event its rejecting plugins registered,
+narrowed for node events to the pods that would fit that node (upstream's behaviour with the
+SchedulerQueueingHints gate off, preCheckForNode).
 
 Not here: which pods are pending (the scheduler's informer handlers decide), scheduling them.
 """
@@ -283,12 +285,18 @@ class SchedulingQueue:
             self._push_backoff(info)
         return True
 
-    def move_all(self, event: ClusterEvent, now: float) -> None:
-        """MoveAllToActiveOrBackoffQueue: requeue the pooled pods ``event`` may make schedulable."""
+    def move_all(
+        self, event: ClusterEvent, now: float, *, pre_check: Callable[[Pod], bool] | None = None
+    ) -> None:
+        """MoveAllToActiveOrBackoffQueue: requeue the pooled pods ``event`` may make schedulable.
+
+        ``pre_check`` (a PreEnqueueCheck) narrows them further: a pod it refuses stays pooled.
+        """
         if not self._unschedulable or not self._is_of_interest(event):
             return
         for key, info in list(self._unschedulable.items()):
-            if self._is_worth_requeuing(info, event):
+            # The plugins' registrations first: they are cheap, the pre-check may not be.
+            if self._is_worth_requeuing(info, event) and (pre_check is None or pre_check(info.pod)):
                 del self._unschedulable[key]
                 self._requeue(info, now)
 

@@ -22,7 +22,7 @@ visible in the informer.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
@@ -38,6 +38,7 @@ from controllers.scheduler.plugins import (
     PodInfo,
     Rejection,
     ScoringError,
+    admits,
     pod_info,
     prioritize,
     run_filters,
@@ -578,13 +579,20 @@ class Scheduler(Controller):
 
     def _node_added(self, node: Node) -> None:
         self.cache.add_node(node)
-        self.scheduling_queue.move_all(NODE_ADD, self._clock.monotonic())
+        self.scheduling_queue.move_all(NODE_ADD, self._clock.monotonic(), pre_check=self._pre_check(node))
 
     def _node_updated(self, old: Node, new: Node) -> None:
         self.cache.add_node(new)
         event = node_update_event(old, new)
         if event is not None:
-            self.scheduling_queue.move_all(event, self._clock.monotonic())
+            self.scheduling_queue.move_all(event, self._clock.monotonic(), pre_check=self._pre_check(new))
+
+    def _pre_check(self, node: Node) -> Callable[[Pod], bool] | None:
+        """preCheckForNode: a node event moves only the parked pods the node, as now cached, may fit."""
+        info = self.cache.node_info(node.metadata.name)
+        if info is None:
+            return None
+        return lambda pod: admits(pod_info(pod), info)
 
     def _node_deleted(self, node: Node) -> None:
         self.cache.remove_node(node)

@@ -234,6 +234,19 @@ def test_a_rejected_pod_waits_in_the_pool_until_an_event_its_plugins_registered(
     assert queue.pop(1.0) is info
 
 
+def test_a_pre_check_keeps_the_pods_it_refuses_in_the_pool() -> None:
+    queue = new_queue()
+    for name in ("a", "b"):
+        queue.add(make_pod(name), 0.0)
+        info = queue.pop(0.0)
+        assert info is not None
+        info.unschedulable_plugins = frozenset({NODE_AFFINITY})
+        queue.add_after_failure(info, 0.0)
+    queue.move_all(NODE_ADD, 5.0, pre_check=lambda pod: pod.metadata.name == "b")
+    assert queue.pending()[UNSCHEDULABLE] == [("default", "a")]
+    assert queue.pending()[ACTIVE] == [("default", "b")]
+
+
 def test_a_pod_that_failed_with_an_error_goes_straight_to_backoff() -> None:
     queue = new_queue()
     queue.add(make_pod("p"), 0.0)
@@ -463,9 +476,57 @@ def test_node_heartbeats_do_not_retry_parked_pods_but_label_changes_do() -> None
         )
         await sim.settle()
         assert len(attempts(sim, "picky")) == 1
-        await relabel(sim, "n1", {"disk": "hdd"})
+        await relabel(sim, "n1", {"disk": "ssd"})
         await sim.settle()
         assert [record.time for record in attempts(sim, "picky")] == [0.0, 5.0]
+
+    run(scenario)
+
+
+def test_a_node_event_retries_only_the_parked_pods_that_would_fit_that_node() -> None:
+    # preCheckForNode (queueing hints off): a node added or updated moves a parked pod only if the
+    # node passes the admission checks for it (resources, node affinity and selector, node name, host
+    # ports) and has no NoSchedule/NoExecute taint it does not tolerate.
+    async def scenario(sim: Simulation) -> None:
+        start_scheduler(sim)
+        await sim.store.create(make_node("n1"))
+        await sim.store.create(make_pod("picky", node_selector={"disk": "ssd"}))
+        await sim.store.create(make_pod("big", cpu="6"))
+        await sim.settle()
+        await sim.advance(5)
+        await sim.store.create(make_node("n2", cpu="8", labels={"disk": "hdd"}))  # fits "big" only
+        await sim.settle()
+        await relabel(sim, "n1", {"disk": "nvme"})  # helps neither
+        await sim.settle()
+        await sim.advance(5)
+        await sim.store.create(make_node("n3", cpu="2", labels={"disk": "ssd"}))  # fits "picky" only
+        await sim.settle()
+        assert [record.time for record in attempts(sim, "picky")] == [0.0, 10.0]
+        assert [(r.time, r.get("result")) for r in attempts(sim, "big")] == [
+            (0.0, "unschedulable"),
+            (5.0, "scheduled"),
+        ]
+
+    run(scenario)
+
+
+def test_a_parked_pod_stays_parked_when_a_node_with_a_taint_it_does_not_tolerate_arrives() -> None:
+    async def scenario(sim: Simulation) -> None:
+        start_scheduler(sim)
+        dedicated = [Taint(key="dedicated", value="gpu", effect="NoSchedule")]
+        await sim.store.create(make_node("n1", taints=dedicated))
+        await sim.store.create(make_pod("web"))
+        await sim.settle()
+        await sim.advance(5)
+        await sim.store.create(make_node("n2", taints=dedicated))
+        await sim.settle()
+        assert [record.time for record in attempts(sim, "web")] == [0.0]
+        await sim.store.create(make_node("n3"))
+        await sim.settle()
+        assert [(r.time, r.get("result")) for r in attempts(sim, "web")] == [
+            (0.0, "unschedulable"),
+            (5.0, "scheduled"),
+        ]
 
     run(scenario)
 
