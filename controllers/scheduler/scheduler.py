@@ -286,8 +286,9 @@ def _is_terminal(pod: Pod) -> bool:
 class Scheduler(Controller):
     """The default scheduler profile as a controller of a `Manager`.
 
-    Pending pods with ``schedulerName`` ``default-scheduler`` (or ``scheduler_name``), no node and no
-    deletion timestamp are queued; bound pods that have not finished are counted in the cache.
+    Pending pods with ``schedulerName`` ``default-scheduler`` (or ``scheduler_name``) are queued; one
+    being deleted is not placed but reported (``skip schedule deleting pod``) when its turn comes. Bound
+    pods that have not finished are counted in the cache.
     One loop task schedules them one at a time. Its own work queue is the `SchedulingQueue`, so the
     controller's request queue is not used; `reconcile` retries one named pod at once.
     """
@@ -424,6 +425,13 @@ class Scheduler(Controller):
 
     async def _schedule_one(self, info: QueuedPodInfo) -> None:
         pod = info.pod
+        meta = pod.metadata
+        if meta.deletion_timestamp is not None:
+            # skipPodSchedule: a pod being deleted is reported once and dropped from the queue.
+            await self._recorder.event(
+                pod, WARNING, "FailedScheduling", f"skip schedule deleting pod: {meta.namespace}/{meta.name}"
+            )
+            return
         if self.cache.has_pod(pod):
             # Assumed by an earlier attempt and queued again by an update meanwhile (skipPodSchedule).
             return
@@ -537,11 +545,13 @@ class Scheduler(Controller):
     # --- informer events ------------------------------------------------------------------------
 
     def _responsible(self, pod: Pod) -> bool:
-        """A pod this scheduler should place: its scheduler name, no node, not deleting, not done."""
+        """A pending pod of this scheduler: its scheduler name, no node, not done.
+
+        A pod being deleted stays queued, as upstream: the attempt that pops it skips it.
+        """
         return (
             pod.spec.scheduler_name == self.scheduler_name
             and not pod.spec.node_name
-            and pod.metadata.deletion_timestamp is None
             and not _is_terminal(pod)
         )
 

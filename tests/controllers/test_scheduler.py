@@ -708,7 +708,7 @@ def test_higher_priority_pods_are_scheduled_first() -> None:
     run(scenario)
 
 
-def test_pods_of_other_schedulers_and_pods_being_deleted_are_left_alone() -> None:
+def test_pods_of_other_schedulers_are_left_alone_and_pods_being_deleted_are_skipped() -> None:
     async def scenario(sim: Simulation) -> None:
         start_scheduler(sim)
         await sim.store.create(make_node("n1"))
@@ -719,7 +719,36 @@ def test_pods_of_other_schedulers_and_pods_being_deleted_are_left_alone() -> Non
         assert (await get_pod(sim, "leaving")).metadata.deletion_timestamp is not None
         assert await placements(sim) == {"theirs": "", "leaving": ""}
         assert attempts(sim, "theirs") == []
-        assert await events(sim, "FailedScheduling") == []
+        [skipped] = await events(sim, "FailedScheduling")
+        assert (skipped.involved_object.name, skipped.type, skipped.message) == (
+            "leaving",
+            "Warning",
+            "skip schedule deleting pod: default/leaving",
+        )
+
+    run(scenario)
+
+
+def test_a_parked_pod_that_starts_terminating_is_skipped_once_and_never_placed() -> None:
+    # skipPodSchedule: the update frees it from the pool; when popped it is reported and dropped.
+    async def scenario(sim: Simulation) -> None:
+        scheduler = start_scheduler(sim)
+        await sim.store.create(make_node("n1"))
+        await sim.store.create(
+            make_pod("picky", node_selector={"disk": "ssd"}, finalizers=["example.com/hold"])
+        )
+        await sim.settle()
+        await sim.advance(5)
+        await sim.store.delete(Pod, "picky", "default")
+        await sim.settle()
+        await sim.store.create(make_node("n2", labels={"disk": "ssd"}))
+        await sim.settle()
+        assert (await get_pod(sim, "picky")).spec.node_name == ""
+        assert [event.message for event in await events(sim, "FailedScheduling", "picky")] == [
+            "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector.",
+            "skip schedule deleting pod: default/picky",
+        ]
+        assert ("default", "picky") not in scheduler.scheduling_queue
 
     run(scenario)
 
