@@ -285,17 +285,20 @@ class Uncordon(Cordon):
 
 @attrs.frozen(kw_only=True)
 class Drain(Step):
-    """``drain: {node: NODE, force: false, ignoreDaemonsets: false, gracePeriod: SECONDS}``."""
+    """``drain: {node: NODE, force: false, ignoreDaemonsets: false, deleteEmptydirData: false,
+    gracePeriod: SECONDS}``."""
 
     verb: ClassVar[str] = "drain"
     shorthand: ClassVar[str | None] = "node"
     node: str
     force: bool = False
     ignore_daemonsets: bool = False
+    delete_emptydir_data: bool = False
     grace_period: int | None = attrs.field(default=None, validator=_non_negative)
 
     def summary(self) -> str:
         flags = " --force" * self.force + " --ignore-daemonsets" * self.ignore_daemonsets
+        flags += " --delete-emptydir-data" * self.delete_emptydir_data
         if self.grace_period is not None:
             flags += f" --grace-period={self.grace_period}"
         return f"drain {self.node}{flags}"
@@ -306,6 +309,7 @@ class Drain(Step):
             self.node,
             force=self.force,
             ignore_daemonsets=self.ignore_daemonsets,
+            delete_emptydir_data=self.delete_emptydir_data,
             grace_period_seconds=self.grace_period,
         )
         lines = [f"node/{self.node} cordoned"]

@@ -1,7 +1,9 @@
 """cordon, uncordon and drain on a whole Cluster, and drain's choice of pods as a table test.
 
-The choice follows kubectl's drain filters (k8s.io/kubectl/pkg/drain/filters_test.go): mirror pods and
-terminating pods are skipped, finished pods go, DaemonSet pods and pods without a controller refuse.
+The choice follows kubectl's drain filters (k8s.io/kubectl/pkg/drain/filters.go, in their order:
+DaemonSet, mirror pod, local storage, no controller): mirror pods are skipped, finished pods go (a
+finished DaemonSet pod too), DaemonSet pods, pods with emptyDir volumes and pods without a controller
+refuse. Terminating pods are treated like the others (--skip-wait-for-delete-timeout is 0).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import pytest
 from controllers.cluster import Cluster
 from controllers.drain import (
     DAEMONSET_FATAL,
+    LOCAL_STORAGE_FATAL,
     MIRROR_POD_ANNOTATION,
     UNMANAGED_FATAL,
     DrainError,
@@ -50,7 +53,9 @@ def pod(
     phase: str = "Running",
     annotations: dict[str, str] | None = None,
     terminating: bool = False,
+    empty_dir: bool = False,
 ) -> Pod:
+    volumes = [{"name": "scratch", "emptyDir": {}}] if empty_dir else []
     return Pod(
         metadata=ObjectMeta(
             name=name,
@@ -59,9 +64,12 @@ def pod(
             annotations=FrozenDict(annotations or {}),
             deletion_timestamp=datetime(2026, 1, 1, tzinfo=UTC) if terminating else None,
         ),
-        spec=PodSpec(node_name="node-1"),
+        spec=PodSpec(node_name="node-1", extra=FrozenDict({"volumes": volumes} if volumes else {})),
         status=PodStatus(phase=phase),
     )
+
+
+MIRROR = {MIRROR_POD_ANNOTATION: "x"}
 
 
 @pytest.mark.parametrize(
@@ -72,17 +80,41 @@ def pod(
         (pod("bare", owner=None), True, False, True, None),
         (pod("done", owner=None, phase="Succeeded"), False, False, True, None),
         (pod("failed", owner=None, phase="Failed"), False, False, True, None),
-        (pod("mirror", owner=None, annotations={MIRROR_POD_ANNOTATION: "x"}), False, False, False, None),
-        (pod("leaving", terminating=True), False, False, False, None),
+        (pod("mirror", owner=None, annotations=MIRROR), False, False, False, None),
+        (pod("leaving", terminating=True), False, False, True, None),
+        (pod("leaving", owner=None, terminating=True), False, False, False, UNMANAGED_FATAL),
         (pod("daemon", owner="DaemonSet"), False, False, False, DAEMONSET_FATAL),
         (pod("daemon", owner="DaemonSet"), False, True, False, None),
         (pod("daemon", owner="DaemonSet"), True, False, False, DAEMONSET_FATAL),
+        (pod("daemon", owner="DaemonSet", phase="Succeeded"), False, False, True, None),
+        (pod("daemon", owner="DaemonSet", phase="Failed"), False, True, True, None),
+        (pod("scratch", empty_dir=True), False, False, False, LOCAL_STORAGE_FATAL),
+        (pod("scratch", empty_dir=True, phase="Succeeded"), False, False, True, None),
+        (pod("scratch", owner=None, empty_dir=True), True, False, False, LOCAL_STORAGE_FATAL),
+        (pod("daemon", owner="DaemonSet", empty_dir=True), False, True, False, None),
+        (pod("mirror", owner=None, annotations=MIRROR, empty_dir=True), False, False, False, None),
     ],
 )
 def test_drain_chooses_pods_like_kubectl(
     subject: Pod, force: bool, ignore_daemonsets: bool, deleted: bool, refusal: str | None
 ) -> None:
     chosen, refusals = pods_to_delete([subject], force=force, ignore_daemonsets=ignore_daemonsets)
+    assert (subject in chosen) == deleted
+    assert refusals == ({refusal: [f"default/{subject.metadata.name}"]} if refusal else {})
+
+
+@pytest.mark.parametrize(
+    ("subject", "force", "deleted", "refusal"),
+    [
+        (pod("scratch", empty_dir=True), False, True, None),
+        (pod("scratch", owner=None, empty_dir=True), False, False, UNMANAGED_FATAL),
+        (pod("scratch", owner=None, empty_dir=True), True, True, None),
+    ],
+)
+def test_delete_emptydir_data_lets_pods_with_local_storage_go(
+    subject: Pod, force: bool, deleted: bool, refusal: str | None
+) -> None:
+    chosen, refusals = pods_to_delete([subject], force=force, delete_emptydir_data=True)
     assert (subject in chosen) == deleted
     assert refusals == ({refusal: [f"default/{subject.metadata.name}"]} if refusal else {})
 

@@ -367,6 +367,42 @@ steps:
     assert "pod/bare deleted" in result.output
 
 
+def test_drain_refuses_a_pod_with_local_storage_without_delete_emptydir_data(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """\
+nodes: 1
+steps:
+  - apply:
+      apiVersion: apps/v1
+      kind: Deployment
+      metadata: {name: cache}
+      spec:
+        selector: {matchLabels: {app: cache}}
+        template:
+          metadata: {labels: {app: cache}}
+          spec:
+            containers: [{name: c, image: i}]
+            volumes: [{name: scratch, emptyDir: {}}]
+  - settle
+  - drain: node-1
+""",
+    )
+    result = runner.invoke(app, ["run", str(path)])
+    assert result.exit_code == 1
+    assert (
+        'error: unable to drain node "node-1": cannot delete Pods with local storage'
+        " (use --delete-emptydir-data to override): default/cache-" in result.output
+    )
+    allowed = write(
+        tmp_path, path.read_text().replace("drain: node-1", "drain: {node: node-1, deleteEmptydirData: true}")
+    )
+    result = runner.invoke(app, ["run", str(allowed)])
+    assert result.exit_code == 0, result.output
+    assert "drain node-1 --delete-emptydir-data" in result.output
+    assert "node/node-1 drained" in result.output
+
+
 @pytest.mark.parametrize("example", sorted(p.parent.name for p in EXAMPLES.glob("*/scenario.yaml")))
 def test_example_scenario_passes(example: str) -> None:
     result = runner.invoke(app, ["run", str(EXAMPLES / example)])
