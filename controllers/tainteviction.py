@@ -97,6 +97,8 @@ class TaintEvictionController(Controller):
         self._pods.ensure_index(BY_NODE, index_by_node_name)
         #: Node name -> its NoExecute taints, for nodes that have any (taintedNodes).
         self._tainted: dict[str, tuple[Taint, ...]] = {}
+        #: Nodes seen deleted: when one comes back, its pods are looked at whatever its taints.
+        self._deleted: set[str] = set()
         self._evictions: dict[tuple[str, str], _Eviction] = {}
         #: What each pod's last examination saw: (node, tolerations); only a change is a pod update.
         self._seen: dict[tuple[str, str], tuple[str, tuple[Toleration, ...]]] = {}
@@ -118,10 +120,13 @@ class TaintEvictionController(Controller):
         node = self._nodes.get(name)
         if node is None:
             self._tainted.pop(name, None)
+            self._deleted.add(name)
             return
         taints = no_execute_taints(node.spec.taints)
-        if taints == self._tainted.get(name, ()):
+        if taints == self._tainted.get(name, ()) and name not in self._deleted:
             return  # the NoExecute taints did not change: nothing to re-examine
+        # A node added back (upstream handles every node add): its pods' evictions may be stale.
+        self._deleted.discard(name)
         if taints:
             self._tainted[name] = taints
         else:

@@ -191,3 +191,23 @@ def test_a_pod_deleted_before_its_eviction_cancels_it() -> None:
         assert await messages(sim, "gone") == ["Cancelling deletion of Pod default/gone"]
 
     simulation().run(scenario)
+
+
+def test_a_node_deleted_and_added_back_without_taints_cancels_its_pods_evictions() -> None:
+    # handleNodeUpdate: a node add is always looked at; with no NoExecute taint every pod's scheduled
+    # eviction is cancelled, even if the taints that scheduled it went with the deleted node.
+    toleration = Toleration(key=DEDICATED.key, operator="Exists", effect="NoExecute", toleration_seconds=60)
+
+    async def scenario(sim: Simulation) -> None:
+        await set_taints(sim)
+        await bound_pod(sim, "spared", toleration)
+        await set_taints(sim, DEDICATED)
+        await sim.advance(10)
+        await sim.store.delete(Node, "node-1")
+        await sim.settle(horizon=0.5)
+        await set_taints(sim)  # created anew, untainted
+        await sim.advance(100)
+        assert not await deleting(sim, "spared")
+        assert await messages(sim, "spared") == ["Cancelling deletion of Pod default/spared"]
+
+    simulation().run(scenario)
