@@ -425,7 +425,7 @@ class EtcdStore:
         key = self.key(info, writes.namespace_of(info, namespace), name)
 
         async def apply(current: Object, revision: int) -> Object | None:
-            bound = writes.bind(info, cast(Pod, current), node_name, uid)
+            bound = writes.bind(info, cast(Pod, current), node_name, uid, now=self._now())
             return await self._commit(info, key, bound, current, revision)
 
         return cast(Pod, await self._guaranteed(info, key, name, apply))

@@ -269,7 +269,7 @@ class MemoryStore:
         """Assign a pod to a node: the one way ``spec.nodeName`` is set after create."""
         info = self._scheme.info(Pod)
         pod = self.get_now(Pod, name, namespace)
-        return self._commit(info, writes.bind(info, pod, node_name, uid), pod)
+        return self._commit(info, writes.bind(info, pod, node_name, uid, now=self._now()), pod)
 
     # --- watch --------------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ What this is not: storage. Nothing here reads or writes a store, draws randomnes
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
@@ -31,9 +32,20 @@ from store.errors import (
     not_found,
 )
 from store.interface import PatchType, PropagationPolicy
-from store.models import Namespace, Object, ObjectMeta, Pod, replace, status_of, with_fields
+from store.models import (
+    Namespace,
+    Object,
+    ObjectMeta,
+    Pod,
+    PodCondition,
+    replace,
+    status_of,
+    with_fields,
+)
 from store.scheme import KindInfo, Scheme
 from store.validation import FieldError
+
+POD_SCHEDULED = "PodScheduled"
 
 M = TypeVar("M", bound=Object)
 
@@ -345,8 +357,12 @@ def check_preconditions(
 # --- bind ----------------------------------------------------------------------------------------
 
 
-def bind(info: KindInfo, pod: Pod, node_name: str, uid: str | None) -> Pod:
-    """``pod`` assigned to ``node_name`` (the pods/binding subresource), or `Conflict`."""
+def bind(info: KindInfo, pod: Pod, node_name: str, uid: str | None, *, now: datetime) -> Pod:
+    """``pod`` assigned to ``node_name`` (the pods/binding subresource), or `Conflict`.
+
+    As BindingREST.setPodNodeAndMetadata, the pod's PodScheduled condition becomes True (reason and
+    message cleared, the transition time ``now`` unless it was True already).
+    """
     name = pod.metadata.name
     if uid is not None and pod.metadata.uid != uid:
         raise conflict(
@@ -358,7 +374,30 @@ def bind(info: KindInfo, pod: Pod, node_name: str, uid: str | None) -> Pod:
         raise conflict(info.resource, name, "pod is being deleted, cannot be assigned to a host")
     if pod.spec.node_name:
         raise conflict(info.resource, name, f"pod {name} is already assigned to node {pod.spec.node_name!r}")
-    return with_fields(pod, spec=with_fields(pod.spec, node_name=node_name))
+    return with_fields(
+        pod,
+        spec=with_fields(pod.spec, node_name=node_name),
+        status=with_fields(pod.status, conditions=_scheduled(pod.status.conditions, now)),
+    )
+
+
+def _scheduled(conditions: tuple[PodCondition, ...], now: datetime) -> tuple[PodCondition, ...]:
+    """The conditions with PodScheduled=True (podutil.UpdatePodCondition)."""
+    for index, condition in enumerate(conditions):
+        if condition.type == POD_SCHEDULED:
+            since = condition.last_transition_time if condition.status == "True" else now
+            scheduled = _scheduled_since(since)
+            return (*conditions[:index], scheduled, *conditions[index + 1 :])
+    return (*conditions, _scheduled_since(now))
+
+
+_SCHEDULED = PodCondition(type=POD_SCHEDULED, status="True")
+
+
+@functools.lru_cache(maxsize=1)
+def _scheduled_since(since: datetime | None) -> PodCondition:
+    # Bindings come in bursts at one instant: one frozen condition serves them all.
+    return with_fields(_SCHEDULED, last_transition_time=since)
 
 
 # --- helpers -------------------------------------------------------------------------------------

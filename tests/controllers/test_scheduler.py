@@ -428,6 +428,23 @@ def test_a_pod_whose_node_selector_matches_no_node_stays_pending_until_a_node_ge
     run(scenario)
 
 
+def test_the_binding_turns_an_unschedulable_pod_scheduled() -> None:
+    async def scenario(sim: Simulation) -> None:
+        start_scheduler(sim)
+        await sim.store.create(make_node("n1"))
+        await sim.store.create(make_pod("picky", node_selector={"disk": "ssd"}))
+        await sim.settle()
+        await sim.advance(10)
+        await relabel(sim, "n1", {"disk": "ssd"})
+        await sim.settle()
+        condition = (await get_pod(sim, "picky")).status.condition("PodScheduled")
+        assert condition is not None
+        assert (condition.status, condition.reason, condition.message) == ("True", "", "")
+        assert condition.last_transition_time == sim.clock.now().replace(microsecond=0)
+
+    run(scenario)
+
+
 def test_failed_attempts_back_off_1_2_4_8_then_10_seconds() -> None:
     async def scenario(sim: Simulation) -> None:
         start_scheduler(sim)
@@ -648,8 +665,11 @@ def test_a_refused_binding_is_forgotten_and_retried_after_backoff() -> None:
         assert failed.message.startswith('running Bind plugin "DefaultBinder": ')
         pod = await get_pod(sim, "web")
         assert pod.spec.node_name == "n1"
+        # SchedulerError after the first attempt; the binding of the second made it True.
         condition = pod.status.condition("PodScheduled")
-        assert condition is not None and condition.reason == "SchedulerError"
+        assert condition is not None and (condition.status, condition.reason) == ("True", "")
+        errors = [r for r in sim.trace.of("write") if r.get("verb") == "patch" and r.get("name") == "web"]
+        assert len(errors) == 1
         info = scheduler.cache.node_info("n1")
         assert info is not None and info.pod_count == 1
         assert scheduler.cache_differences() == []

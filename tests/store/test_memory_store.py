@@ -32,6 +32,7 @@ from store.models import (
     ObjectMeta,
     OwnerReference,
     Pod,
+    PodCondition,
     PodSpec,
     PodStatus,
     PodTemplateSpec,
@@ -321,6 +322,39 @@ async def test_bind_sets_node_name_once() -> None:
     assert bound.spec.node_name == "node-1"
     with pytest.raises(Conflict):
         await store.bind("web", "default", "node-2")
+
+
+async def test_bind_marks_the_pod_scheduled() -> None:
+    # BindingREST.setPodNodeAndMetadata: UpdatePodCondition(PodScheduled=True) with the binding, so a
+    # pod the scheduler once reported Unschedulable does not go on saying so once placed.
+    clock = FixedClock()
+    store = MemoryStore(seed=1, clock=clock)  # type: ignore[arg-type]
+    created = await store.create(pod())
+    unschedulable = PodCondition(
+        type="PodScheduled",
+        status="False",
+        reason="Unschedulable",
+        message="0/1 nodes are available: 1 Insufficient cpu.",
+        last_transition_time=datetime(2026, 1, 2, 3, 0, 0, tzinfo=UTC),
+    )
+    ready = PodCondition(type="Ready", status="False")
+    await store.update_status(
+        attrs.evolve(created, status=attrs.evolve(created.status, conditions=(ready, unschedulable)))
+    )
+    clock.current += timedelta(seconds=30)
+    bound = await store.bind("web", "default", "node-1")
+    assert bound.status.conditions == (
+        ready,
+        PodCondition(
+            type="PodScheduled", status="True", last_transition_time=clock.current.replace(microsecond=0)
+        ),
+    )
+    assert (await store.get(Pod, "web", "default")).status.conditions == bound.status.conditions
+
+    other = await store.create(pod("fresh"))
+    assert other.status.conditions == ()
+    fresh = await store.bind("fresh", "default", "node-1")
+    assert [(c.type, c.status) for c in fresh.status.conditions] == [("PodScheduled", "True")]
 
 
 async def test_pods_get_default_not_ready_and_unreachable_tolerations() -> None:
