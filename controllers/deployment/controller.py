@@ -52,6 +52,14 @@ def _never(old: Pod, new: Pod) -> bool:
     return False
 
 
+def _labels_or_controller_changed(old: ReplicaSet, new: ReplicaSet) -> bool:
+    """What may make an orphaned ReplicaSet adoptable (updateReplicaSet); owners hear of the rest."""
+    return (
+        old.metadata.labels != new.metadata.labels
+        or old.metadata.controller_ref() != new.metadata.controller_ref()
+    )
+
+
 def _selector_of(deployment: Deployment) -> Selector | None:
     """The deployment's selector; None when it has none or it is empty (which would select every pod)."""
     selector = deployment.spec.selector
@@ -86,7 +94,7 @@ class DeploymentController(Controller):
             kind=Deployment,
             owns=[ReplicaSet],
             watches={
-                ReplicaSet: self._deployments_for_orphan,
+                ReplicaSet: Watch(self._deployments_for_orphan, changed=_labels_or_controller_changed),
                 Pod: Watch(self._recreate_deployment_without_pods, changed=_never),
             },
             workers=workers,
@@ -259,8 +267,16 @@ class DeploymentController(Controller):
     def _deployments_for_orphan(self, rs: ReplicaSet) -> list[Request]:
         """An orphaned ReplicaSet wakes every deployment that selects it, so one can adopt it.
 
-        Owned ReplicaSets are handled by ``owns``, which wakes their owner.
+        As upstream's handlers do, it reads the ReplicaSet as it is now (the new one, for either side of
+        an update) and ignores deletions, which handlers see after the cache: an orphan no longer cached
+        was deleted, and no deployment cares about that. Owned ReplicaSets are handled by ``owns``, which
+        wakes their owner.
         """
+        meta = rs.metadata
+        current = self._replica_sets.get(meta.name, meta.namespace)
+        if current is None:
+            return []
+        rs = current
         if rs.metadata.controller_ref() is not None or not rs.metadata.labels:
             return []
         return [

@@ -580,6 +580,47 @@ def test_a_replica_set_relabelled_out_of_the_selector_is_released_and_another_ow
     Simulation(seed=1).run(scenario)
 
 
+def test_an_orphaned_replica_set_wakes_the_deployments_only_when_it_may_have_become_adoptable() -> None:
+    # updateReplicaSet / deleteReplicaSet: an orphan's labels or controller reference changing matter;
+    # its other updates and its deletion do not.
+    def syncs(sim: Simulation) -> int:
+        return sum(sim.manager.metrics.controller("deployment").reconcile_total.values())
+
+    async def scenario(sim: Simulation) -> list[int]:
+        start(sim)
+        # An orphan web selects, held by a finalizer while it is deleted, so that web does not adopt it.
+        await sim.store.create(
+            ReplicaSet(
+                metadata=ObjectMeta(
+                    name="stray", namespace=NAMESPACE, labels={"app": "web"}, finalizers=("example.com/hold",)
+                ),
+                spec=ReplicaSetSpec(
+                    replicas=0,
+                    selector=LabelSelector(match_labels={"app": "web"}),
+                    template=pod_template("web:0"),
+                ),
+            )
+        )
+        await sim.store.delete(ReplicaSet, "stray", NAMESPACE)
+        await sim.store.create(web(1, "web:1"))
+        await sim.settle()
+        counts = [syncs(sim)]
+        stray = await sim.store.get(ReplicaSet, "stray", NAMESPACE)
+        assert stray.metadata.controller_ref() is None
+        annotated = attrs.evolve(stray.metadata, annotations={"note": "touched"})
+        stray = await sim.store.update(attrs.evolve(stray, metadata=annotated))
+        await sim.settle()
+        counts.append(syncs(sim))
+        await sim.store.update(attrs.evolve(stray, metadata=attrs.evolve(stray.metadata, finalizers=())))
+        await sim.settle()
+        counts.append(syncs(sim))
+        return counts
+
+    first, after_update, after_removal = Simulation(seed=1).run(scenario)
+    assert after_update == first
+    assert after_removal == first
+
+
 def test_the_same_seed_gives_the_same_rollout_trace() -> None:
     async def scenario(sim: Simulation) -> str:
         start(sim, delay=0.5)
