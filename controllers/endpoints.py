@@ -20,6 +20,8 @@ Canonical order (upstream sorts ports and subsets by a hash of their Go represen
 meaning here): addresses by IP string then target uid, ports by name, number and protocol, subsets by
 their ports then addresses. At start every Endpoints whose Service is missing is queued, so leftovers
 from a Service deleted while the controller was down are removed (leader-election Endpoints excepted).
+A sync reuses each pod's part of step 2 from the Service's last sync while the informer still holds the
+very same pod and Service objects (they are immutable), so it computes addresses only for changed pods.
 The ``endpoints.kubernetes.io/last-change-trigger-time`` annotation is not maintained.
 This module does not allocate Service addresses: that is the store's job (`store.allocation`).
 """
@@ -27,6 +29,7 @@ This module does not allocate Service addresses: that is the store's job (`store
 from __future__ import annotations
 
 import contextlib
+import functools
 import ipaddress
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -148,44 +151,66 @@ def endpoint_port(service_port: ServicePort, number: int) -> EndpointPort:
     )
 
 
-def subsets_for(service: Service, pods: Iterable[Pod]) -> tuple[EndpointSubset, ...]:
-    """The repacked subsets the Service's selected ``pods`` give (the body of syncService)."""
+_AddressKey = tuple[str, str]
+_PortKey = tuple[str, int, str, str]
+#: A port an address is listed for, with its canonical key (both None: a headless Service without ports).
+_Served = tuple[_PortKey | None, EndpointPort | None]
+#: One pod's part in a Service's endpoints: its address's key, the address, whether it is listed as ready,
+#: and the ports it is listed for (at least one).
+_Part = tuple[_AddressKey, EndpointAddress, bool, tuple[_Served, ...]]
+#: The ports a pod serves, by the number `find_port` gave for each service port (None: not served).
+_ServedByNumbers = dict[tuple[int | None, ...], tuple[_Served, ...]]
+
+_HEADLESS_NO_PORTS: tuple[_Served, ...] = ((None, None),)
+
+
+def _pod_part(service: Service, pod: Pod, served_by_numbers: _ServedByNumbers) -> _Part | None:
+    """The pod's part in the Service's endpoints, or None if it has none (one pod of syncService's loop).
+
+    ``served_by_numbers`` remembers the Service's ports for each combination of pod port numbers, so
+    the pods of one Service share their `EndpointPort` objects; it belongs to that Service object.
+    """
     spec = service.spec
     tolerate_unready = spec.publish_not_ready_addresses
-    subsets: list[EndpointSubset] = []
-    for pod in pods:
-        if not should_pod_be_in_endpoints(pod, tolerate_unready):
-            continue
-        address = pod_to_endpoint_address(service, pod)
-        if address is None:
-            log.debug("no endpoint address of the service's family", pod=pod.metadata.name)
-            continue
-        ready = tolerate_unready or is_pod_ready(pod)
-        if not spec.ports:
-            # A headless Service may have no ports: its pods are listed all the same.
-            if spec.cluster_ip == CLUSTER_IP_NONE:
-                subsets.append(_subset(address, None, ready))
-            continue
-        for service_port in spec.ports:
-            number = find_port(pod, service_port)
-            if number is None:
-                log.debug("failed to find port for service", pod=pod.metadata.name, port=service_port.name)
-                continue
-            subsets.append(_subset(address, endpoint_port(service_port, number), ready))
-    return repack_subsets(subsets)
+    if not should_pod_be_in_endpoints(pod, tolerate_unready):
+        return None
+    address = pod_to_endpoint_address(service, pod)
+    if address is None:
+        log.debug("no endpoint address of the service's family", pod=pod.metadata.name)
+        return None
+    ready = tolerate_unready or is_pod_ready(pod)
+    if not spec.ports:
+        # A headless Service may have no ports: its pods are listed all the same.
+        if spec.cluster_ip != CLUSTER_IP_NONE:
+            return None
+        return (_address_key(address), address, ready, _HEADLESS_NO_PORTS)
+    numbers: list[int | None] = []
+    for service_port in spec.ports:
+        number = find_port(pod, service_port)
+        if number is None:
+            log.debug("failed to find port for service", pod=pod.metadata.name, port=service_port.name)
+        numbers.append(number)
+    served = served_by_numbers.get(tuple(numbers))
+    if served is None:
+        ports = [
+            endpoint_port(service_port, number)
+            for service_port, number in zip(spec.ports, numbers, strict=True)
+            if number is not None
+        ]
+        served = served_by_numbers[tuple(numbers)] = tuple((_port_order(port), port) for port in ports)
+    if not served:
+        return None
+    return (_address_key(address), address, ready, served)
 
 
-def _subset(address: EndpointAddress, port: EndpointPort | None, ready: bool) -> EndpointSubset:
-    ports = () if port is None else (port,)
-    if ready:
-        return EndpointSubset(addresses=(address,), ports=ports)
-    return EndpointSubset(not_ready_addresses=(address,), ports=ports)
+def subsets_for(service: Service, pods: Iterable[Pod]) -> tuple[EndpointSubset, ...]:
+    """The repacked subsets the Service's selected ``pods`` give (the body of syncService)."""
+    served_by_numbers: _ServedByNumbers = {}
+    parts = (_pod_part(service, pod, served_by_numbers) for pod in pods)
+    return _pack(part for part in parts if part is not None)
 
 
 # --- canonical form -----------------------------------------------------------------------------
-
-_AddressKey = tuple[str, str]
-_PortKey = tuple[str, int, str, str]
 
 
 def _address_key(address: EndpointAddress) -> _AddressKey:
@@ -209,26 +234,33 @@ def repack_subsets(subsets: Sequence[EndpointSubset]) -> tuple[EndpointSubset, .
     An address listed for one port as both ready and not ready is not ready (not ready trumps ready);
     subsets without ports are kept (a headless Service's). Ports, addresses and subsets are sorted.
     """
+    return _pack(
+        (_address_key(address), address, ready, ((None if port is None else _port_order(port), port),))
+        for subset in subsets
+        for port in subset.ports or (None,)
+        for addresses, ready in ((subset.addresses, True), (subset.not_ready_addresses, False))
+        for address in addresses
+    )
+
+
+def _pack(parts: Iterable[_Part]) -> tuple[EndpointSubset, ...]:
+    """`repack_subsets` of the subsets the ``parts`` stand for, in that order."""
     addresses: dict[_AddressKey, EndpointAddress] = {}
     ports: dict[_PortKey | None, EndpointPort | None] = {}
     readiness: dict[_PortKey | None, dict[_AddressKey, bool]] = {}
+    for key, address, ready, served in parts:
+        if key not in addresses:
+            addresses[key] = address  # the first address of a key stands for all of them
+        for port_key, port in served:
+            by_address = readiness.get(port_key)
+            if by_address is None:
+                ports[port_key] = port
+                by_address = readiness[port_key] = {}
+            if by_address.get(key, True):
+                by_address[key] = ready
 
-    def add(address: EndpointAddress, port: EndpointPort | None, ready: bool) -> None:
-        key = _address_key(address)
-        addresses.setdefault(key, address)
-        port_key = None if port is None else _port_order(port)
-        ports.setdefault(port_key, port)
-        by_address = readiness.setdefault(port_key, {})
-        if by_address.get(key, True):
-            by_address[key] = ready
-
-    for subset in subsets:
-        for port in subset.ports or (None,):
-            for address in subset.addresses:
-                add(address, port, True)
-            for address in subset.not_ready_addresses:
-                add(address, port, False)
-
+    # Ports whose addresses have the same readiness share a subset. Address keys are unique, so the
+    # members sort by key alone, and for distinct keys that is the order of `_address_order`.
     groups: dict[tuple[tuple[_AddressKey, bool], ...], list[EndpointPort]] = {}
     for port_key, by_address in readiness.items():
         group = groups.setdefault(tuple(sorted(by_address.items())), [])
@@ -236,18 +268,17 @@ def repack_subsets(subsets: Sequence[EndpointSubset]) -> tuple[EndpointSubset, .
         if port is not None:
             group.append(port)
 
-    packed = []
-    for members, group_ports in groups.items():
-        ready = sorted((addresses[key] for key, ok in members if ok), key=_address_order)
-        not_ready = sorted((addresses[key] for key, ok in members if not ok), key=_address_order)
-        packed.append(
-            EndpointSubset(
-                addresses=tuple(ready),
-                not_ready_addresses=tuple(not_ready),
-                ports=tuple(sorted(group_ports, key=_port_order)),
-            )
+    packed = [
+        EndpointSubset(
+            addresses=tuple([addresses[key] for key, ok in members if ok]),
+            not_ready_addresses=tuple([addresses[key] for key, ok in members if not ok]),
+            ports=tuple(sorted(group_ports, key=_port_order)),
         )
-    return tuple(sorted(packed, key=_subset_order))
+        for members, group_ports in groups.items()
+    ]
+    if len(packed) > 1:
+        packed.sort(key=_subset_order)
+    return tuple(packed)
 
 
 def _subset_order(subset: EndpointSubset) -> tuple[Any, ...]:
@@ -332,8 +363,14 @@ def _pair(namespace: str, key: str, value: str) -> str:
 
 def index_by_label_pairs(pod: Pod) -> tuple[str, ...]:
     """Every ``namespace/key=value`` pair of the pod's labels."""
-    namespace = pod.metadata.namespace
-    return tuple(_pair(namespace, key, value) for key, value in pod.metadata.labels.items())
+    return _label_pairs(pod.metadata.namespace, pod.metadata.labels)
+
+
+@functools.lru_cache(maxsize=4096)
+def _label_pairs(namespace: str, labels: FrozenDict[str, str]) -> tuple[str, ...]:
+    # The informer indexes a pod anew, and its old self again, on each of its updates, which seldom
+    # change its labels; and the pods of one template have the same labels.
+    return tuple(_pair(namespace, key, value) for key, value in labels.items())
 
 
 def index_by_selector_pairs(service: Service) -> tuple[str, ...]:
@@ -369,6 +406,8 @@ class EndpointsController(Controller):
         self._services.ensure_index(SERVICE_SELECTOR_INDEX, index_by_selector_pairs)
         # The resourceVersion each Endpoints had before our last write to it (staleEndpointsTracker).
         self._stale_versions: dict[tuple[str, str], str] = {}
+        # Each Service's pods' parts in its endpoints, from its last sync.
+        self._parts: dict[tuple[str, str], _ServiceParts] = {}
         self._pods.add_handler(_Handler(self.on_pod_added, self.on_pod_updated, self.on_pod_deleted))
         self._endpoints.add_handler(_Handler(_ignore_add, _ignore_update, self.on_endpoints_deleted))
 
@@ -383,6 +422,11 @@ class EndpointsController(Controller):
             await tg.start(super().run, manager)
             self.check_leftover_endpoints()
             task_status.started()
+
+    @property
+    def kept_parts(self) -> int:
+        """How many pods' parts are kept from the last syncs: at most the pods the Services selected."""
+        return sum(len(parts.pods) for parts in self._parts.values())
 
     def check_leftover_endpoints(self) -> None:
         """Queue every Endpoints without a Service, so its sync deletes it (leader-election locks aside)."""
@@ -416,14 +460,19 @@ class EndpointsController(Controller):
         selector.
         """
         namespace = service.metadata.namespace
+        selector = service.spec.selector
         candidates: list[Pod] | None = None
-        for key, value in service.spec.selector.items():
+        for key, value in selector.items():
             pods = self._pods.by_index(POD_LABEL_INDEX, _pair(namespace, key, value))
             if candidates is None or len(pods) < len(candidates):
                 candidates = pods
             if not candidates:
                 break
-        return [pod for pod in candidates or () if selects(service, pod.metadata.labels)]
+        if candidates is None:
+            return []
+        if len(selector) == 1:
+            return candidates  # the pods under the selector's only pair are the pods it selects
+        return [pod for pod in candidates if selects(service, pod.metadata.labels)]
 
     def on_pod_added(self, pod: Pod) -> None:
         self._enqueue(self.services_for(pod.metadata.namespace, pod.metadata.labels), batch=True)
@@ -472,13 +521,15 @@ class EndpointsController(Controller):
         key = (namespace, name)
         service = self._services.get(name, namespace)
         if service is None:
+            self._parts.pop(key, None)
             with contextlib.suppress(NotFound):
                 await self._store.delete(Endpoints, name, namespace)
             self._stale_versions.pop(key, None)
             return None
         if service.spec.type == "ExternalName" or not service.spec.selector:
+            self._parts.pop(key, None)
             return None
-        subsets = subsets_for(service, self.pods_for(service))
+        subsets = self._subsets_for(key, service, self.pods_for(service))
         current = self._endpoints.get(name, namespace)
         if current is not None and self._stale_versions.get(key) == current.metadata.resource_version:
             raise StaleCache(
@@ -497,6 +548,33 @@ class EndpointsController(Controller):
         desired = self._desired(service, current, subsets)
         await self._write(service, current, desired)
         return None
+
+    def _subsets_for(
+        self, key: tuple[str, str], service: Service, pods: list[Pod]
+    ) -> tuple[EndpointSubset, ...]:
+        """`subsets_for`, reusing each pod's part from the last sync while neither pod nor Service changed.
+
+        A part is a function of the pod and the Service alone, both immutable: while the informer holds
+        the very objects a part was computed from, it still holds. Only the pods of this sync are kept,
+        so a pod deleted or no longer selected is forgotten at the Service's next sync (which its
+        deletion or relabelling queues), and a Service's parts go with the Service.
+        """
+        cached = self._parts.get(key)
+        if cached is None or cached.service is not service:
+            cached = self._parts[key] = _ServiceParts(service)
+        known = cached.pods
+        parts: list[_Part] = []
+        for pod in pods:
+            name = pod.metadata.name
+            entry = known.get(name)
+            if entry is None or entry[0] is not pod:
+                entry = known[name] = (pod, _pod_part(service, pod, cached.served_by_numbers))
+            part = entry[1]
+            if part is not None:
+                parts.append(part)
+        if len(known) > len(pods):
+            cached.pods = {pod.metadata.name: known[pod.metadata.name] for pod in pods}
+        return _pack(parts)
 
     def _desired(
         self, service: Service, current: Endpoints | None, subsets: tuple[EndpointSubset, ...]
@@ -538,6 +616,17 @@ class EndpointsController(Controller):
             raise
         if updated.metadata.resource_version != current.metadata.resource_version:
             self._stale_versions[(namespace, name)] = current.metadata.resource_version
+
+
+class _ServiceParts:
+    """The parts of the pods one Service object selected at its last sync, each with its pod object."""
+
+    __slots__ = ("pods", "served_by_numbers", "service")
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        self.pods: dict[str, tuple[Pod, _Part | None]] = {}
+        self.served_by_numbers: _ServedByNumbers = {}
 
 
 class _Handler:

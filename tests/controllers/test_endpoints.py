@@ -662,3 +662,81 @@ def test_a_changed_selector_or_label_moves_the_addresses() -> None:
         assert ready_ips(await sim.store.get(Endpoints, "svc", "ns")) == ["10.0.0.1", "10.0.0.2"]
 
     Simulation(seed=1).run(scenario)
+
+
+# --- each pod's part, kept from one sync to the next --------------------------------------------------
+
+
+async def start_web(sim: Simulation, controller: EndpointsController, *ips: str) -> Service:
+    """The controller, a Service selecting app=web in namespace ns, and a ready pod web-i per IP."""
+    sim.manager.add(controller)
+    await sim.store.create(Namespace(metadata=ObjectMeta(name="ns")))
+    for index, ip in enumerate(ips):
+        pod = labelled_pod(f"web-{index}", "ns", {"app": "web"}, ip)
+        created = await sim.store.create(pod)
+        await sim.store.update_status(attrs.evolve(created, status=pod.status))
+    service = await sim.store.create(selecting("web", "ns", {"app": "web"}))
+    await sim.settle()
+    return service
+
+
+def test_a_pods_new_ip_replaces_the_address_of_its_last_sync() -> None:
+    async def scenario(sim: Simulation) -> None:
+        await start_web(sim, EndpointsController(sim.manager), "10.0.0.1", "10.0.0.2")
+        pod = await sim.store.get(Pod, "web-0", "ns")
+        status = attrs.evolve(pod.status, pod_ip="10.0.0.9", pod_ips=(PodIP(ip="10.0.0.9"),))
+        await sim.store.update_status(attrs.evolve(pod, status=status))
+        await sim.settle()
+        assert ready_ips(await sim.store.get(Endpoints, "web", "ns")) == ["10.0.0.2", "10.0.0.9"]
+
+    Simulation(seed=1).run(scenario)
+
+
+def test_a_pod_recreated_under_its_name_between_two_syncs_is_listed_as_the_new_pod() -> None:
+    async def scenario(sim: Simulation) -> None:
+        # Pod changes wait a second before the sync: the delete and the create meet in one sync.
+        await start_web(sim, EndpointsController(sim.manager, batch_period=1.0), "10.0.0.1")
+        old = await sim.store.get(Pod, "web-0", "ns")
+        await sim.store.delete(Pod, "web-0", "ns", grace_period_seconds=0)
+        pod = labelled_pod("web-0", "ns", {"app": "web"}, "10.0.0.1")
+        new = await sim.store.create(pod)
+        await sim.store.update_status(attrs.evolve(new, status=pod.status))
+        await sim.settle()
+        [subset] = (await sim.store.get(Endpoints, "web", "ns")).subsets
+        assert [(a.ip, a.target_ref.uid if a.target_ref else None) for a in subset.addresses] == [
+            ("10.0.0.1", new.metadata.uid)
+        ]
+        assert new.metadata.uid != old.metadata.uid
+
+    Simulation(seed=1).run(scenario)
+
+
+def test_a_changed_service_port_reaches_the_pods_that_did_not_change() -> None:
+    async def scenario(sim: Simulation) -> None:
+        service = await start_web(sim, EndpointsController(sim.manager), "10.0.0.1", "10.0.0.2")
+        spec = attrs.evolve(service.spec, ports=(ServicePort(port=80, target_port=8080),))
+        await sim.store.update(attrs.evolve(service, spec=spec))
+        await sim.settle()
+        [subset] = (await sim.store.get(Endpoints, "web", "ns")).subsets
+        assert subset.ports == (EndpointPort(port=8080),)
+        assert [a.ip for a in subset.addresses] == ["10.0.0.1", "10.0.0.2"]
+
+    Simulation(seed=1).run(scenario)
+
+
+def test_the_parts_kept_are_those_of_the_pods_the_services_selected_at_their_last_sync() -> None:
+    async def scenario(sim: Simulation) -> None:
+        controller = EndpointsController(sim.manager)
+        await start_web(sim, controller, "10.0.0.1", "10.0.0.2", "10.0.0.3")
+        assert controller.kept_parts == 3
+        await sim.store.delete(Pod, "web-0", "ns", grace_period_seconds=0)
+        pod = await sim.store.get(Pod, "web-1", "ns")
+        meta = attrs.evolve(pod.metadata, labels=FrozenDict({"app": "other"}))
+        await sim.store.update(attrs.evolve(pod, metadata=meta))
+        await sim.settle()
+        assert controller.kept_parts == 1
+        await sim.store.delete(Service, "web", "ns")
+        await sim.settle()
+        assert controller.kept_parts == 0
+
+    Simulation(seed=1).run(scenario)
