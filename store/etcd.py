@@ -414,7 +414,8 @@ class EtcdStore:
             if plan.action is writes.Deletion.KEEP:
                 return current
             if plan.action is writes.Deletion.REMOVE:
-                return await self._remove(key, current, revision, final=None)
+                final = None if plan.obj is current else plan.obj
+                return await self._remove(key, current, revision, final=final)
             return await self._commit(info, key, plan.obj, current, revision)
 
         return cast(M, await self._guaranteed(info, key, name, apply))

@@ -262,7 +262,7 @@ class MemoryStore:
         if plan.action is Deletion.KEEP:
             return current
         if plan.action is Deletion.REMOVE:
-            return self._remove(info, current)
+            return self._remove(info, cast(M, plan.obj), previous=current)
         return self._commit(info, cast(M, plan.obj), current)
 
     async def bind(self, name: str, namespace: str, node_name: str, *, uid: str | None = None) -> Pod:

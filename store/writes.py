@@ -302,37 +302,126 @@ def plan_delete(
     uid: str | None,
     resource_version: str | None,
 ) -> DeletePlan:
-    """What deleting ``current`` does: preconditions, finalizers, grace period and propagation."""
+    """What deleting ``current`` does: preconditions, finalizers, grace period and propagation.
+
+    As the registry's Store.Delete with rest.BeforeDelete: a pending graceful deletion only ever gets
+    shorter; otherwise the propagation policy decides the garbage collector's finalizers, and an object
+    that still has finalizers is only marked as being deleted.
+    """
     meta = current.metadata
     check_preconditions(info, meta, uid, resource_version)
+    if grace_period_seconds is not None and grace_period_seconds < 0:
+        grace_period_seconds = 1  # BeforeDelete: a negative grace period means one second
+    if isinstance(current, Namespace):
+        return _plan_namespace_delete(current, now, propagation_policy)
     if meta.deletion_timestamp is not None:
-        if grace_period_seconds != 0 or meta.deletion_grace_period_seconds == 0:
+        held = meta.deletion_grace_period_seconds
+        if not held:
+            return _plan_finalization(current, meta, now, propagation_policy, graceful=False)
+        # A graceful deletion is pending: only a shorter grace period changes anything.
+        if grace_period_seconds is None or grace_period_seconds >= held:
             return DeletePlan(Deletion.KEEP, current)
-        if not strategy.blocking_finalizers(current):
-            return DeletePlan(Deletion.REMOVE, current)
-        # Shortened to zero: the object goes as soon as its last finalizer does.
-        now_meta = with_fields(meta, deletion_grace_period_seconds=0)
-        return DeletePlan(Deletion.COMMIT, with_fields(current, metadata=now_meta))
+        shortened = with_fields(
+            meta,
+            deletion_timestamp=meta.deletion_timestamp - timedelta(seconds=held - grace_period_seconds),
+            deletion_grace_period_seconds=grace_period_seconds,
+        )
+        return _plan_finalization(current, shortened, now, propagation_policy, graceful=True)
     grace = strategy.graceful_deletion_seconds(current, grace_period_seconds)
-    finalizers = list(meta.finalizers)
-    if propagation_policy is PropagationPolicy.ORPHAN and FINALIZER_ORPHAN not in finalizers:
-        finalizers.append(FINALIZER_ORPHAN)
-    if propagation_policy is PropagationPolicy.FOREGROUND and FINALIZER_FOREGROUND not in finalizers:
-        finalizers.append(FINALIZER_FOREGROUND)
-    if grace == 0 and not finalizers and not strategy.blocking_finalizers(current):
-        return DeletePlan(Deletion.REMOVE, current)
-    deleting_meta = with_fields(
+    if grace == 0:
+        return _plan_finalization(current, meta, now, propagation_policy, graceful=False)
+    graceful_meta = with_fields(
         meta,
-        finalizers=tuple(finalizers),
         deletion_timestamp=now + timedelta(seconds=grace),
         deletion_grace_period_seconds=grace,
         generation=meta.generation + 1 if meta.generation else 0,
     )
-    deleting = with_fields(current, metadata=deleting_meta)
-    if isinstance(deleting, Namespace):
-        terminating = attrs.evolve(deleting.status, phase="Terminating")
-        deleting = replace(deleting, status=terminating)
-    return DeletePlan(Deletion.COMMIT, deleting)
+    return _plan_finalization(current, graceful_meta, now, propagation_policy, graceful=True)
+
+
+def _plan_finalization(
+    current: Object,
+    meta: ObjectMeta,
+    now: datetime,
+    propagation_policy: PropagationPolicy | None,
+    *,
+    graceful: bool,
+) -> DeletePlan:
+    """The rest of Store.Delete once the grace period is known: finalizers decide what stays.
+
+    ``meta`` carries the graceful deletion's timestamp and grace period when ``graceful``; otherwise an
+    object held by finalizers is marked as being deleted now, with no grace period (markAsDeleting).
+    """
+    finalizers = gc_finalizers(meta.finalizers, propagation_policy)
+    if finalizers is not None:
+        meta = with_fields(meta, finalizers=finalizers)
+    if not meta.finalizers:
+        if not graceful:
+            return DeletePlan(Deletion.REMOVE, current)
+        if not meta.deletion_grace_period_seconds:
+            # Shortened to nothing: upstream writes the shortened object, then deletes it.
+            return DeletePlan(Deletion.REMOVE, with_fields(current, metadata=meta))
+    elif not graceful:
+        deletion_timestamp = meta.deletion_timestamp
+        if deletion_timestamp is None or deletion_timestamp > now:
+            deletion_timestamp = now
+        meta = with_fields(
+            meta,
+            deletion_timestamp=deletion_timestamp,
+            deletion_grace_period_seconds=0,
+            generation=meta.generation + 1
+            if meta.generation and meta.deletion_timestamp is None
+            else meta.generation,
+        )
+    if meta == current.metadata:
+        return DeletePlan(Deletion.KEEP, current)
+    return DeletePlan(Deletion.COMMIT, with_fields(current, metadata=meta))
+
+
+def gc_finalizers(
+    finalizers: tuple[str, ...], propagation_policy: PropagationPolicy | None
+) -> tuple[str, ...] | None:
+    """The finalizers a delete with ``propagation_policy`` leaves, or None when they stay as they are.
+
+    deletionFinalizersForGarbageCollection: an explicit policy replaces whichever of ``orphan`` and
+    ``foregroundDeletion`` the object carries (Background drops both); without one, the object keeps
+    what it has. The default policy of every built-in kind here deletes dependents in background.
+    """
+    if propagation_policy is None:
+        return None
+    kept = [f for f in finalizers if f not in (FINALIZER_ORPHAN, FINALIZER_FOREGROUND)]
+    if propagation_policy is PropagationPolicy.ORPHAN:
+        kept.append(FINALIZER_ORPHAN)
+    elif propagation_policy is PropagationPolicy.FOREGROUND:
+        kept.append(FINALIZER_FOREGROUND)
+    return None if set(kept) == set(finalizers) else tuple(kept)
+
+
+def _plan_namespace_delete(
+    namespace: Namespace, now: datetime, propagation_policy: PropagationPolicy | None
+) -> DeletePlan:
+    """The namespace registry's Delete: the first delete starts termination; the last one removes it.
+
+    Termination sets the deletion timestamp and the Terminating phase (no grace period); the namespace
+    stays while ``spec.finalizers`` is not empty, and is then deleted like any other object.
+    """
+    meta = namespace.metadata
+    if meta.deletion_timestamp is not None:
+        if namespace.spec.finalizers:
+            return DeletePlan(Deletion.KEEP, namespace)
+        return _plan_finalization(namespace, meta, now, propagation_policy, graceful=False)
+    finalizers = gc_finalizers(meta.finalizers, propagation_policy)
+    terminating_meta = with_fields(
+        meta,
+        deletion_timestamp=now,
+        finalizers=meta.finalizers if finalizers is None else finalizers,
+    )
+    terminating = with_fields(
+        namespace,
+        metadata=terminating_meta,
+        status=attrs.evolve(namespace.status, phase="Terminating"),
+    )
+    return DeletePlan(Deletion.COMMIT, terminating)
 
 
 def check_preconditions(

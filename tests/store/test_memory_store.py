@@ -546,6 +546,71 @@ async def test_bound_pod_is_deleted_gracefully() -> None:
         await store.get(Pod, "web")
 
 
+def with_finalizers(obj: ConfigMap, *finalizers: str) -> ConfigMap:
+    return attrs.evolve(obj, metadata=attrs.evolve(obj.metadata, finalizers=finalizers))
+
+
+async def test_background_propagation_drops_an_orphan_finalizer_and_deletes_at_once() -> None:
+    store = make_store()
+    await store.create(with_finalizers(ConfigMap(metadata=ObjectMeta(name="cm")), "orphan"))
+    await store.delete(ConfigMap, "cm", propagation_policy=PropagationPolicy.BACKGROUND)
+    with pytest.raises(NotFound):
+        await store.get(ConfigMap, "cm")
+
+
+async def test_orphan_propagation_replaces_foreground_deletion() -> None:
+    store = make_store()
+    await store.create(
+        with_finalizers(ConfigMap(metadata=ObjectMeta(name="cm")), "example.com/x", "foregroundDeletion")
+    )
+    deleting = await store.delete(ConfigMap, "cm", propagation_policy=PropagationPolicy.ORPHAN)
+    assert deleting.metadata.finalizers == ("example.com/x", "orphan")
+
+
+async def test_deleting_again_in_background_ends_a_foreground_deletion() -> None:
+    store = make_store()
+    await store.create(deployment())
+    await store.delete(Deployment, "web", propagation_policy=PropagationPolicy.FOREGROUND)
+    await store.delete(Deployment, "web", propagation_policy=PropagationPolicy.BACKGROUND)
+    with pytest.raises(NotFound):
+        await store.get(Deployment, "web")
+
+
+async def test_a_pending_graceful_deletion_can_only_be_shortened() -> None:
+    clock = FixedClock()
+    store = MemoryStore(seed=1, clock=clock)
+    await store.create(pod())
+    await store.bind("web", "default", "node-1")
+    first = await store.delete(Pod, "web")
+    start = first.metadata.deletion_timestamp - timedelta(seconds=30)
+    shortened = await store.delete(Pod, "web", grace_period_seconds=10)
+    assert shortened.metadata.deletion_grace_period_seconds == 10
+    assert shortened.metadata.deletion_timestamp == start + timedelta(seconds=10)
+    revision = store.revision
+    kept = await store.delete(Pod, "web", grace_period_seconds=20)
+    assert kept == shortened
+    assert store.revision == revision
+
+
+async def test_negative_grace_period_deletes_a_bound_pod_in_one_second() -> None:
+    clock = FixedClock()
+    store = MemoryStore(seed=1, clock=clock)
+    await store.create(pod())
+    await store.bind("web", "default", "node-1")
+    deleting = await store.delete(Pod, "web", grace_period_seconds=-5)
+    assert deleting.metadata.deletion_grace_period_seconds == 1
+    assert deleting.metadata.deletion_timestamp == clock.now().replace(microsecond=0) + timedelta(seconds=1)
+
+
+async def test_namespace_termination_sets_no_grace_period() -> None:
+    store = make_store()
+    await store.create(Namespace(metadata=ObjectMeta(name="team")))
+    terminating = await store.delete(Namespace, "team")
+    assert terminating.metadata.deletion_timestamp is not None
+    assert terminating.metadata.deletion_grace_period_seconds is None
+    assert terminating.status.phase == "Terminating"
+
+
 async def test_delete_precondition_uid_mismatch_is_conflict() -> None:
     store = make_store()
     await store.create(pod())
@@ -635,6 +700,7 @@ async def test_deleting_again_with_zero_grace_removes_the_pod_once_its_finalizer
     assert first.metadata.deletion_grace_period_seconds == 30
     shortened = await store.delete(Pod, "web", grace_period_seconds=0)
     assert shortened.metadata.deletion_grace_period_seconds == 0
+    assert shortened.metadata.deletion_timestamp == first.metadata.deletion_timestamp - timedelta(seconds=30)
     await store.update(attrs.evolve(shortened, metadata=attrs.evolve(shortened.metadata, finalizers=[])))
     with pytest.raises(NotFound):
         await store.get(Pod, "web")
