@@ -139,14 +139,10 @@ def check_update(info: KindInfo, obj: Object, current: Object) -> None:
     """Raise `Conflict` when ``obj`` names another resourceVersion or uid than ``current`` has."""
     meta = obj.metadata
     old_meta = current.metadata
+    # The uid is a storage precondition, checked before the update compares resourceVersions.
+    check_storage_preconditions(info, old_meta, meta.uid or None, None)
     if meta.resource_version and meta.resource_version != old_meta.resource_version:
         raise conflict(info.resource, meta.name, OPTIMISTIC_LOCK_MESSAGE)
-    if meta.uid and meta.uid != old_meta.uid:
-        raise conflict(
-            info.resource,
-            meta.name,
-            f"Precondition failed: UID in precondition: {meta.uid}, UID in object meta: {old_meta.uid}",
-        )
 
 
 def update_candidate(info: KindInfo, obj: M, current: M, *, status_only: bool) -> M:
@@ -309,11 +305,12 @@ def plan_delete(
     that still has finalizers is only marked as being deleted.
     """
     meta = current.metadata
-    check_preconditions(info, meta, uid, resource_version)
+    if isinstance(current, Namespace):
+        check_storage_preconditions(info, meta, uid, resource_version)
+        return _plan_namespace_delete(current, now, propagation_policy)
+    check_delete_preconditions(info, meta, uid, resource_version)
     if grace_period_seconds is not None and grace_period_seconds < 0:
         grace_period_seconds = 1  # BeforeDelete: a negative grace period means one second
-    if isinstance(current, Namespace):
-        return _plan_namespace_delete(current, now, propagation_policy)
     if meta.deletion_timestamp is not None:
         held = meta.deletion_grace_period_seconds
         if not held:
@@ -424,10 +421,37 @@ def _plan_namespace_delete(
     return DeletePlan(Deletion.COMMIT, terminating)
 
 
-def check_preconditions(
+def check_delete_preconditions(
     info: KindInfo, meta: ObjectMeta, uid: str | None, resource_version: str | None
 ) -> None:
-    """Raise `Conflict` when a delete's uid or resourceVersion precondition does not hold."""
+    """Raise `Conflict` when a delete's uid or resourceVersion precondition does not hold.
+
+    Worded as rest.BeforeDelete words it, naming the kind where other conflicts name the resource.
+    """
+    if uid is not None and uid != meta.uid:
+        raise conflict(
+            info.qualified_kind,
+            meta.name,
+            f"the UID in the precondition ({uid}) does not match the UID in record ({meta.uid})."
+            " The object might have been deleted and then recreated",
+        )
+    if resource_version is not None and resource_version != meta.resource_version:
+        raise conflict(
+            info.qualified_kind,
+            meta.name,
+            f"the ResourceVersion in the precondition ({resource_version}) does not match the"
+            f" ResourceVersion in record ({meta.resource_version}). The object might have been modified",
+        )
+
+
+def check_storage_preconditions(
+    info: KindInfo, meta: ObjectMeta, uid: str | None, resource_version: str | None
+) -> None:
+    """Raise `Conflict` when a write's uid or resourceVersion precondition does not hold.
+
+    storage.Preconditions.Check, for writes that reach storage without rest.BeforeDelete: updates,
+    bindings and namespace deletion.
+    """
     if uid is not None and uid != meta.uid:
         raise conflict(
             info.resource,
@@ -453,12 +477,7 @@ def bind(info: KindInfo, pod: Pod, node_name: str, uid: str | None, *, now: date
     message cleared, the transition time ``now`` unless it was True already).
     """
     name = pod.metadata.name
-    if uid is not None and pod.metadata.uid != uid:
-        raise conflict(
-            info.resource,
-            name,
-            f"Precondition failed: UID in precondition: {uid}, UID in object meta: {pod.metadata.uid}",
-        )
+    check_storage_preconditions(info, pod.metadata, uid, None)
     if pod.metadata.deletion_timestamp is not None:
         raise conflict(info.resource, name, "pod is being deleted, cannot be assigned to a host")
     if pod.spec.node_name:

@@ -613,9 +613,36 @@ async def test_namespace_termination_sets_no_grace_period() -> None:
 
 async def test_delete_precondition_uid_mismatch_is_conflict() -> None:
     store = make_store()
-    await store.create(pod())
-    with pytest.raises(Conflict):
+    created = await store.create(pod())
+    with pytest.raises(Conflict) as caught:
         await store.delete(Pod, "web", uid="not-the-uid")
+    assert caught.value.message == (
+        'Operation cannot be fulfilled on Pod "web": the UID in the precondition (not-the-uid) does not'
+        f" match the UID in record ({created.metadata.uid}). The object might have been deleted and then"
+        " recreated"
+    )
+
+
+async def test_delete_precondition_resource_version_mismatch_is_worded_as_before_delete() -> None:
+    store = make_store()
+    created = await store.create(deployment())
+    with pytest.raises(Conflict) as caught:
+        await store.delete(Deployment, "web", resource_version="1")
+    assert caught.value.message == (
+        'Operation cannot be fulfilled on Deployment.apps "web": the ResourceVersion in the precondition'
+        f" (1) does not match the ResourceVersion in record ({created.metadata.resource_version})."
+        " The object might have been modified"
+    )
+
+
+async def test_update_checks_the_uid_precondition_before_the_resource_version() -> None:
+    store = make_store()
+    created = await store.create(pod())
+    await store.update(attrs.evolve(created, metadata=attrs.evolve(created.metadata, labels={"a": "b"})))
+    stale_and_foreign = attrs.evolve(created, metadata=attrs.evolve(created.metadata, uid="other"))
+    with pytest.raises(Conflict) as caught:
+        await store.update(stale_and_foreign)
+    assert "Precondition failed: UID in precondition: other" in caught.value.message
 
 
 # --- watch ---------------------------------------------------------------------------------------
