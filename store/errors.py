@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from store.validation import FieldError
+from store.validation import FieldError, aggregate
 
 
 class StoreError(Exception):
@@ -67,7 +67,8 @@ class Invalid(StoreError):
 
     def __init__(self, qualified_kind: str, name: str, causes: Sequence[FieldError]) -> None:
         self.causes = tuple(causes)
-        detail = ", ".join(str(cause) for cause in self.causes)
+        # errors.NewInvalid: the field errors as one aggregate, "[a, b]" when there are several.
+        detail = aggregate(str(cause) for cause in self.causes)
         super().__init__(f'{qualified_kind} "{name}" is invalid: {detail}')
 
 

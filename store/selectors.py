@@ -17,7 +17,13 @@ from operator import attrgetter
 
 import attrs
 
-from store.validation import FieldError, is_qualified_name, is_valid_label_value, parse_int64
+from store.validation import (
+    FieldError,
+    aggregate,
+    is_qualified_name,
+    is_valid_label_value,
+    parse_int64,
+)
 
 _Matcher = Callable[[Mapping[str, str]], bool]
 
@@ -73,7 +79,7 @@ class Requirement:
     def __attrs_post_init__(self) -> None:
         errors = _requirement_errors(self.key, self.operator, self.values)
         if errors:
-            raise InvalidSelector(_aggregate(str(error) for error in errors), errors)
+            raise InvalidSelector(aggregate(str(error) for error in errors), errors)
         object.__setattr__(self, "_matcher", _compile(self.key, self.operator, self.values))
 
     def matches(self, labels: Mapping[str, str]) -> bool:
@@ -496,7 +502,7 @@ def selector_from_structured(
         return MATCH_EVERYTHING
     errors = _structured_errors(labels, expressions)
     if errors:
-        raise InvalidSelector(_aggregate(str(error) for error in errors), errors)
+        raise InvalidSelector(aggregate(str(error) for error in errors), errors)
     requirements = [Requirement(key, Operator.EQUALS, (labels[key],)) for key in sorted(labels)]
     requirements.extend(
         Requirement(key, _STRUCTURED_OPERATORS[operator], values) for key, operator, values in expressions
@@ -538,12 +544,6 @@ def _structured_errors(
                 for m in is_valid_label_value(value)
             )
     return errors
-
-
-def _aggregate(messages: Iterable[str]) -> str:
-    """utilerrors.Aggregate's message: one error as is, several as ``[a, b]``, duplicates once."""
-    unique = list(dict.fromkeys(messages))
-    return unique[0] if len(unique) == 1 else "[" + ", ".join(unique) + "]"
 
 
 # --- field selectors (fields.ParseSelector) -------------------------------------------------------

@@ -13,7 +13,7 @@ which kind of name; callers decide that.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import attrs
 
@@ -129,14 +129,23 @@ class FieldError:
         return cls(path, f"Invalid value: {_go_repr(value)}: {detail}")
 
     @classmethod
-    def required(cls, path: str, detail: str) -> FieldError:
-        """field.Required."""
-        return cls(path, f"Required value: {detail}")
+    def required(cls, path: str, detail: str = "") -> FieldError:
+        """field.Required: "Required value", then the detail if there is one."""
+        return cls(path, f"Required value: {detail}" if detail else "Required value")
 
     @classmethod
     def forbidden(cls, path: str, detail: str) -> FieldError:
         """field.Forbidden."""
         return cls(path, f"Forbidden: {detail}")
+
+
+def aggregate(messages: Iterable[str]) -> str:
+    """utilerrors.Aggregate's message: one error as is, several as ``[a, b]``, duplicates once.
+
+    field.ErrorList.ToAggregate drops repeated messages too, so an Invalid error's message says each once.
+    """
+    unique = list(dict.fromkeys(messages))
+    return unique[0] if len(unique) == 1 else "[" + ", ".join(unique) + "]"
 
 
 def parse_int64(text: str) -> int | None:

@@ -281,7 +281,8 @@ async def test_invalid_object_reports_every_field_error() -> None:
     paths = {cause.path for cause in caught.value.causes}
     assert {"metadata.name", "metadata.labels", "spec.replicas", "spec.selector"} <= paths
     assert caught.value.code == 422
-    assert caught.value.message.startswith('Deployment.apps "Bad_Name" is invalid: ')
+    assert caught.value.message.startswith('Deployment.apps "Bad_Name" is invalid: [metadata.name: ')
+    assert caught.value.message.endswith("]")
     assert store.revision == revision
 
 

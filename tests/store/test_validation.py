@@ -4,6 +4,7 @@ import pytest
 
 from store.validation import (
     FieldError,
+    aggregate,
     is_dns1123_label,
     is_dns1123_subdomain,
     is_qualified_name,
@@ -354,11 +355,25 @@ def test_field_error_prints_path_then_message() -> None:
         (FieldError.invalid("a", ("x", "y"), "bad"), 'a: Invalid value: []string{"x", "y"}: bad'),
         (FieldError.invalid("a", (), "bad"), "a: Invalid value: []string{}: bad"),
         (FieldError.required("a", "must be set"), "a: Required value: must be set"),
+        (FieldError.required("a", ""), "a: Required value"),
         (FieldError.forbidden("a", "not here"), "a: Forbidden: not here"),
     ],
 )
 def test_field_error_builders_format_values_like_go(error: FieldError, expected: str) -> None:
     assert str(error) == expected
+
+
+@pytest.mark.parametrize(
+    ("messages", "expected"),
+    [
+        (["a: bad"], "a: bad"),
+        (["a: bad", "b: worse"], "[a: bad, b: worse]"),
+        (["a: bad", "a: bad"], "a: bad"),
+        (["a: bad", "b: worse", "a: bad"], "[a: bad, b: worse]"),
+    ],
+)
+def test_aggregate_brackets_several_messages_and_says_each_once(messages: list[str], expected: str) -> None:
+    assert aggregate(messages) == expected
 
 
 @pytest.mark.parametrize(
