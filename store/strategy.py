@@ -35,6 +35,7 @@ from store.scheme import KindInfo
 from store.selectors import InvalidSelector
 from store.validation import (
     FieldError,
+    go_repr,
     is_dns1123_label,
     is_dns1123_subdomain,
     is_qualified_name,
@@ -50,6 +51,10 @@ _DEFAULT_TOLERATIONS = tuple(
     Toleration(key=key, operator="Exists", effect="NoExecute", toleration_seconds=DEFAULT_TOLERATION_SECONDS)
     for key in (TAINT_NOT_READY, TAINT_UNREACHABLE)
 )
+
+#: The garbage collector's finalizers, which a delete's propagation policy sets.
+FINALIZER_ORPHAN = "orphan"
+FINALIZER_FOREGROUND = "foregroundDeletion"
 
 #: Annotations may not exceed this many bytes in total (apimachinery TotalAnnotationSizeLimitB).
 TOTAL_ANNOTATION_SIZE_LIMIT = 256 * 1024
@@ -197,10 +202,10 @@ def validate_update(
             added = set(new_meta.finalizers) - set(old_meta.finalizers)
             if added:
                 errors.append(
-                    FieldError(
+                    FieldError.forbidden(
                         "metadata.finalizers",
-                        "Forbidden: no new finalizers can be added if the object is being deleted,"
-                        f" found new finalizers {sorted(added)!r}",
+                        "no new finalizers can be added if the object is being deleted,"
+                        f" found new finalizers {go_repr(sorted(added))}",
                     )
                 )
     if not (spec_changed(new, old) if changed_spec is None else changed_spec):
@@ -231,9 +236,7 @@ def validate_metadata(meta: ObjectMeta, info: KindInfo, *, creating: bool = True
     yield from validate_labels(meta.labels, "metadata.labels")
     yield from _validate_annotations(meta.annotations)
     yield from _validate_owner_references(meta)
-    for index, finalizer in enumerate(meta.finalizers):
-        for message in is_qualified_name(finalizer):
-            yield FieldError.invalid(f"metadata.finalizers[{index}]", finalizer, message)
+    yield from _validate_finalizers(meta.finalizers)
 
 
 def _validate_metadata_changes(new: ObjectMeta, old: ObjectMeta) -> Iterator[FieldError]:
@@ -246,9 +249,7 @@ def _validate_metadata_changes(new: ObjectMeta, old: ObjectMeta) -> Iterator[Fie
     if new.owner_references is not old.owner_references:
         yield from _validate_owner_references(new)
     if new.finalizers is not old.finalizers:
-        for index, finalizer in enumerate(new.finalizers):
-            for message in _qualified_name_errors(finalizer):
-                yield FieldError.invalid(f"metadata.finalizers[{index}]", finalizer, message)
+        yield from _validate_finalizers(new.finalizers)
 
 
 # Keys and values repeat across objects; their checks are pure, so remember recent answers.
@@ -259,11 +260,25 @@ _label_value_errors = functools.lru_cache(maxsize=16384)(lambda value: tuple(is_
 
 
 def validate_labels(labels: Mapping[str, str], path: str) -> Iterator[FieldError]:
+    """ValidateLabels: keys and values both reported at the labels' own path."""
     for key, value in labels.items():
         for message in _qualified_name_errors(key):
             yield FieldError.invalid(path, key, message)
         for message in _label_value_errors(value):
-            yield FieldError.invalid(f"{path}[{key}]", value, message)
+            yield FieldError.invalid(path, value, message)
+
+
+def _validate_finalizers(finalizers: Sequence[str]) -> Iterator[FieldError]:
+    """ValidateFinalizers: qualified names, and never both garbage-collection policies at once."""
+    for finalizer in finalizers:
+        for message in _qualified_name_errors(finalizer):
+            yield FieldError.invalid("metadata.finalizers", finalizer, message)
+    if FINALIZER_ORPHAN in finalizers and FINALIZER_FOREGROUND in finalizers:
+        yield FieldError.invalid(
+            "metadata.finalizers",
+            finalizers,
+            f"finalizer {FINALIZER_ORPHAN} and {FINALIZER_FOREGROUND} cannot be both set",
+        )
 
 
 def _validate_annotations(annotations: FrozenDict[str, str]) -> Iterator[FieldError]:
@@ -271,7 +286,8 @@ def _validate_annotations(annotations: FrozenDict[str, str]) -> Iterator[FieldEr
     for key, value in annotations.items():
         for message in _qualified_name_errors(key.lower()):
             yield FieldError.invalid("metadata.annotations", key, message)
-        size += len(key) + len(value)
+        # Go's len() counts bytes.
+        size += len(key.encode()) + len(value.encode())
     if size > TOTAL_ANNOTATION_SIZE_LIMIT:
         yield FieldError(
             "metadata.annotations",
@@ -280,25 +296,51 @@ def _validate_annotations(annotations: FrozenDict[str, str]) -> Iterator[FieldEr
 
 
 def _validate_owner_references(meta: ObjectMeta) -> Iterator[FieldError]:
-    controllers: list[str] = []
-    for index, ref in enumerate(meta.owner_references):
-        path = f"metadata.ownerReferences[{index}]"
-        for field, value in (
-            ("apiVersion", ref.api_version),
-            ("kind", ref.kind),
-            ("name", ref.name),
-            ("uid", ref.uid),
-        ):
+    """ValidateOwnerReferences: the paths carry no index, as upstream's do."""
+    path = "metadata.ownerReferences"
+    first_controller = ""
+    for ref in meta.owner_references:
+        if not _api_version_version(ref.api_version):
+            yield FieldError.invalid(f"{path}.apiVersion", ref.api_version, "version must not be empty")
+        for field, value in (("kind", ref.kind), ("name", ref.name), ("uid", ref.uid)):
             if not value:
-                yield FieldError(f"{path}.{field}", 'Invalid value: "": must not be empty')
+                yield FieldError.invalid(f"{path}.{field}", value, "must not be empty")
+        if (ref.api_version, ref.kind) == ("v1", "Event"):
+            # BannedOwners; the value prints as the generated OwnerReference.String() does.
+            yield FieldError(
+                path,
+                f"Invalid value: {_owner_reference_string(ref)}:"
+                " /v1, Kind=Event is disallowed from being an owner",
+            )
         if ref.controller:
-            controllers.append(f"{ref.kind}/{ref.name}")
-    if len(controllers) > 1:
-        yield FieldError(
-            "metadata.ownerReferences",
-            "Invalid value: only one reference can have Controller set to true; found"
-            f' "true" in references for {" and ".join(controllers)}',
-        )
+            controller = f"{ref.kind}/{ref.name}"
+            if first_controller:
+                # Upstream prints the whole list here with %#v, pointer addresses and all; not reproduced.
+                yield FieldError(
+                    path,
+                    "Invalid value: Only one reference can have Controller set to true."
+                    f' Found "true" in references for {first_controller} and {controller}',
+                )
+            else:
+                first_controller = controller
+
+
+def _api_version_version(api_version: str) -> str:
+    """The version part of an apiVersion as schema.ParseGroupVersion reads it ("" when malformed)."""
+    parts = api_version.split("/")
+    if len(parts) == 1:
+        return api_version
+    return parts[1] if len(parts) == 2 else ""
+
+
+def _owner_reference_string(ref: models.OwnerReference) -> str:
+    def pointer(value: bool | None) -> str:
+        return "nil" if value is None else f"*{str(value).lower()}"
+
+    return (
+        f"&OwnerReference{{Kind:{ref.kind},Name:{ref.name},UID:{ref.uid},APIVersion:{ref.api_version},"
+        f"Controller:{pointer(ref.controller)},BlockOwnerDeletion:{pointer(ref.block_owner_deletion)},}}"
+    )
 
 
 def _validate_pod_template(template: PodTemplateSpec, path: str) -> Iterator[FieldError]:
@@ -332,11 +374,7 @@ def _validate_pod_spec(spec: models.PodSpec, path: str) -> Iterator[FieldError]:
                         f"{where}.ports[{port_index}].containerPort",
                         f"Invalid value: {port.container_port}: must be between 1 and 65535, inclusive",
                     )
-    for key, value in spec.node_selector.items():
-        for message in is_qualified_name(key):
-            yield FieldError.invalid(f"{path}.nodeSelector", key, message)
-        for message in is_valid_label_value(value):
-            yield FieldError.invalid(f"{path}.nodeSelector[{key}]", value, message)
+    yield from validate_labels(spec.node_selector, f"{path}.nodeSelector")
 
 
 def _validate_workload(

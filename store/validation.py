@@ -126,7 +126,7 @@ class FieldError:
     @classmethod
     def invalid(cls, path: str, value: str | Sequence[str], detail: str) -> FieldError:
         """field.Invalid: the value is shown the way Go's ``%q`` / ``%#v`` would show it."""
-        return cls(path, f"Invalid value: {_go_repr(value)}: {detail}")
+        return cls(path, f"Invalid value: {go_repr(value)}: {detail}")
 
     @classmethod
     def required(cls, path: str, detail: str = "") -> FieldError:
@@ -189,7 +189,8 @@ _GO_ESCAPES = {
 }
 
 
-def _go_repr(value: str | Sequence[str]) -> str:
+def go_repr(value: str | Sequence[str]) -> str:
+    """``value`` as Go prints a bad string or []string value (``%q`` / ``%#v``)."""
     if isinstance(value, str):
         return _go_quote(value)
     return "[]string{" + ", ".join(_go_quote(item) for item in value) + "}"

@@ -50,8 +50,8 @@ POD_SCHEDULED = "PodScheduled"
 M = TypeVar("M", bound=Object)
 
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
-FINALIZER_ORPHAN = "orphan"
-FINALIZER_FOREGROUND = "foregroundDeletion"
+FINALIZER_ORPHAN = strategy.FINALIZER_ORPHAN
+FINALIZER_FOREGROUND = strategy.FINALIZER_FOREGROUND
 
 
 def namespace_of(info: KindInfo, namespace: str) -> str:

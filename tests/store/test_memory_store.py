@@ -74,6 +74,10 @@ def deployment(name: str = "web", replicas: int = 1) -> Deployment:
     )
 
 
+def with_finalizers(obj: ConfigMap, *finalizers: str) -> ConfigMap:
+    return attrs.evolve(obj, metadata=attrs.evolve(obj.metadata, finalizers=finalizers))
+
+
 # --- metadata rules ------------------------------------------------------------------------------
 
 
@@ -197,8 +201,83 @@ async def test_at_most_one_controller_owner_reference() -> None:
     bad = attrs.evolve(pod(), metadata=attrs.evolve(pod().metadata, owner_references=refs))
     with pytest.raises(Invalid) as caught:
         await store.create(bad)
-    assert caught.value.causes[0].path == "metadata.ownerReferences"
-    assert "only one reference can have Controller set to true" in caught.value.message
+    assert [str(cause) for cause in caught.value.causes] == [
+        "metadata.ownerReferences: Invalid value: Only one reference can have Controller set to true."
+        ' Found "true" in references for ReplicaSet/a and ReplicaSet/b'
+    ]
+
+
+async def test_owner_reference_errors_name_the_field_without_an_index() -> None:
+    store = make_store()
+    refs = [
+        OwnerReference(api_version="apps/v1", kind="ReplicaSet", name="a", uid="a"),
+        OwnerReference(api_version="apps/", kind="", name="", uid=""),
+    ]
+    bad = attrs.evolve(pod(), metadata=attrs.evolve(pod().metadata, owner_references=refs))
+    with pytest.raises(Invalid) as caught:
+        await store.create(bad)
+    assert [str(cause) for cause in caught.value.causes] == [
+        'metadata.ownerReferences.apiVersion: Invalid value: "apps/": version must not be empty',
+        'metadata.ownerReferences.kind: Invalid value: "": must not be empty',
+        'metadata.ownerReferences.name: Invalid value: "": must not be empty',
+        'metadata.ownerReferences.uid: Invalid value: "": must not be empty',
+    ]
+
+
+async def test_an_event_cannot_be_an_owner() -> None:
+    store = make_store()
+    ref = OwnerReference(api_version="v1", kind="Event", name="e", uid="u")
+    bad = attrs.evolve(pod(), metadata=attrs.evolve(pod().metadata, owner_references=[ref]))
+    with pytest.raises(Invalid) as caught:
+        await store.create(bad)
+    assert [str(cause) for cause in caught.value.causes] == [
+        "metadata.ownerReferences: Invalid value: &OwnerReference{Kind:Event,Name:e,UID:u,APIVersion:v1,"
+        "Controller:nil,BlockOwnerDeletion:nil,}: /v1, Kind=Event is disallowed from being an owner"
+    ]
+
+
+async def test_orphan_and_foreground_deletion_finalizers_cannot_both_be_set() -> None:
+    store = make_store()
+    revision = store.revision
+    with pytest.raises(Invalid) as caught:
+        await store.create(
+            with_finalizers(ConfigMap(metadata=ObjectMeta(name="cm")), "orphan", "foregroundDeletion")
+        )
+    assert [str(cause) for cause in caught.value.causes] == [
+        'metadata.finalizers: Invalid value: []string{"orphan", "foregroundDeletion"}:'
+        " finalizer orphan and foregroundDeletion cannot be both set"
+    ]
+    assert store.revision == revision
+
+
+async def test_finalizer_and_label_value_errors_are_reported_at_the_field_itself() -> None:
+    store = make_store()
+    bad = ConfigMap(metadata=ObjectMeta(name="cm", labels={"app": "-web"}, finalizers=["a/b/c"]))
+    with pytest.raises(Invalid) as caught:
+        await store.create(bad)
+    assert [cause.path for cause in caught.value.causes] == ["metadata.labels", "metadata.finalizers"]
+
+
+async def test_no_new_finalizers_error_shows_them_as_go_does() -> None:
+    store = make_store()
+    await store.create(with_finalizers(ConfigMap(metadata=ObjectMeta(name="cm")), "example.com/x"))
+    deleting = await store.delete(ConfigMap, "cm")
+    with pytest.raises(Invalid) as caught:
+        await store.update(with_finalizers(deleting, "example.com/x", "example.com/z", "example.com/y"))
+    assert [str(cause) for cause in caught.value.causes] == [
+        "metadata.finalizers: Forbidden: no new finalizers can be added if the object is being deleted,"
+        ' found new finalizers []string{"example.com/y", "example.com/z"}'
+    ]
+
+
+async def test_annotation_size_limit_counts_bytes() -> None:
+    store = make_store()
+    bad = ConfigMap(metadata=ObjectMeta(name="cm", annotations={"a": "ā" * (128 * 1024)}))
+    with pytest.raises(Invalid) as caught:
+        await store.create(bad)
+    assert [str(cause) for cause in caught.value.causes] == [
+        "metadata.annotations: Too long: must have at most 262144 bytes"
+    ]
 
 
 async def test_cluster_scoped_object_cannot_have_namespaced_owner() -> None:
@@ -545,10 +624,6 @@ async def test_bound_pod_is_deleted_gracefully() -> None:
     await store.delete(Pod, "web", grace_period_seconds=0)
     with pytest.raises(NotFound):
         await store.get(Pod, "web")
-
-
-def with_finalizers(obj: ConfigMap, *finalizers: str) -> ConfigMap:
-    return attrs.evolve(obj, metadata=attrs.evolve(obj.metadata, finalizers=finalizers))
 
 
 async def test_background_propagation_drops_an_orphan_finalizer_and_deletes_at_once() -> None:
