@@ -68,7 +68,6 @@ M = TypeVar("M", bound=Object)
 MAX_MESSAGE_BYTES = 256 * 1024 * 1024
 #: Objects per list page, as the apiserver's informers ask for.
 DEFAULT_PAGE_SIZE = 500
-_GENERATE_NAME_ATTEMPTS = 8
 _FINAL_SUFFIX = b"\x00"
 
 
@@ -283,7 +282,6 @@ class EtcdStore:
         info = self._scheme.info(type(obj))
         meta = obj.metadata
         namespace = writes.namespace_of(info, meta.namespace)
-        obj = writes.admit_create(info, obj)
         while True:
             compares = []
             if info.namespaced:
@@ -292,14 +290,17 @@ class EtcdStore:
                 ns, ns_revision = await self._read(ns_info, ns_key)
                 writes.check_namespace_accepts(ns_info, ns, info, namespace, meta.name or meta.generate_name)
                 compares.append(_mod_equals(ns_key, ns_revision))
-            name = meta.name or await self._generate_name(info, namespace, meta.generate_name)
+            name = meta.name
+            if not name and meta.generate_name:
+                name = await self._generate_name(info, namespace, meta.generate_name)
+            admitted = writes.admit_create(info, obj, name)
             key = self.key(info, namespace, name)
             existing, _ = await self._read(info, key)
             if existing is not None:
                 raise already_exists(info.resource, name)
             writes.check_owners(self._scheme, info, meta)
             ops = []
-            candidate: Object = obj
+            candidate: Object = admitted
             if isinstance(candidate, Service):
                 allocator, marker = await self._service_allocator()
                 candidate = allocator.allocate_create(candidate)
@@ -545,12 +546,12 @@ class EtcdStore:
         return int(response.header.revision) if response.succeeded else 0
 
     async def _generate_name(self, info: KindInfo, namespace: str, prefix: str) -> str:
-        for _ in range(_GENERATE_NAME_ATTEMPTS):
-            name = prefix + random_suffix(self._rng)
+        for _ in range(writes.GENERATE_NAME_ATTEMPTS):
+            name = writes.generated_name(prefix, random_suffix(self._rng))
             existing, _ = await self._read(info, self.key(info, namespace, name))
             if existing is None:
                 return name
-        raise AlreadyExists(f"no unused name could be generated for prefix {prefix!r}")
+        raise writes.generate_name_conflict(info, name)
 
     async def _service_allocator(self) -> tuple[ServiceAllocator, int]:
         """An allocator holding what every stored Service holds, and the marker's mod_revision."""

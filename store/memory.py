@@ -21,7 +21,7 @@ import anyio
 
 from store import strategy, writes
 from store.allocation import DEFAULT_NODE_PORT_RANGE, DEFAULT_SERVICE_CIDR, ServiceAllocator
-from store.errors import AlreadyExists, Gone, already_exists, not_found
+from store.errors import Gone, already_exists, not_found
 from store.filtering import as_field_selector, translate
 from store.filtering import as_selector as _as_selector
 from store.filtering import matches as _matches
@@ -43,8 +43,6 @@ from store.selectors import FieldSelector, Selector
 from store.writes import SYSTEM_NAMESPACES, Deletion
 
 M = TypeVar("M", bound=Object)
-
-_GENERATE_NAME_ATTEMPTS = 8
 
 
 class _KindState:
@@ -348,11 +346,14 @@ class MemoryStore:
         info = self._scheme.info(type(obj))
         meta = obj.metadata
         namespace = writes.namespace_of(info, meta.namespace)
-        obj = writes.admit_create(info, obj)
+        # Admission (the namespace's lifecycle) comes first, then name generation, then validation.
         if info.namespaced:
             self._check_namespace_accepts(info, namespace, meta.name or meta.generate_name)
         state = self._state(info)
-        name = meta.name or self._generate_name(state, namespace, meta.generate_name)
+        name = meta.name
+        if not name and meta.generate_name:
+            name = self._generate_name(info, state, namespace, meta.generate_name)
+        obj = writes.admit_create(info, obj, name)
         if state.get(namespace, name) is not None:
             raise already_exists(info.resource, name)
         writes.check_owners(self._scheme, info, meta)
@@ -462,12 +463,12 @@ class MemoryStore:
         ns = self._state(ns_info).get("", namespace)
         writes.check_namespace_accepts(ns_info, ns, info, namespace, name)
 
-    def _generate_name(self, state: _KindState, namespace: str, prefix: str) -> str:
-        for _ in range(_GENERATE_NAME_ATTEMPTS):
-            name = prefix + random_suffix(self._rng)
+    def _generate_name(self, info: KindInfo, state: _KindState, namespace: str, prefix: str) -> str:
+        for _ in range(writes.GENERATE_NAME_ATTEMPTS):
+            name = writes.generated_name(prefix, random_suffix(self._rng))
             if state.get(namespace, name) is None:
                 return name
-        raise AlreadyExists(f"no unused name could be generated for prefix {prefix!r}")
+        raise writes.generate_name_conflict(info, name)
 
     @staticmethod
     def _as_field_selector(info: KindInfo, selector: FieldSelectable) -> FieldSelector | None:

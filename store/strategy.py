@@ -36,10 +36,12 @@ from store.selectors import InvalidSelector
 from store.validation import (
     FieldError,
     go_repr,
+    is_dns1035_label,
     is_dns1123_label,
     is_dns1123_subdomain,
     is_qualified_name,
     is_valid_label_value,
+    mask_trailing_dash,
 )
 
 #: Taint keys the node lifecycle controller sets, and the tolerations admission adds for them.
@@ -59,7 +61,6 @@ FINALIZER_FOREGROUND = "foregroundDeletion"
 #: Annotations may not exceed this many bytes in total (apimachinery TotalAnnotationSizeLimitB).
 TOTAL_ANNOTATION_SIZE_LIMIT = 256 * 1024
 
-_DNS_LABEL_KINDS = frozenset({"Namespace", "Service"})
 
 
 _SPEC_FIELDS: dict[type[Object], tuple[str, ...]] = {}
@@ -219,17 +220,20 @@ def validate_update(
     return errors
 
 
-def validate_metadata(meta: ObjectMeta, info: KindInfo, *, creating: bool = True) -> Iterator[FieldError]:
-    if creating and not meta.name and not meta.generate_name:
-        yield FieldError("metadata.name", "Required value: name or generateName is required")
-    name_check = _dns_label_errors if info.kind in _DNS_LABEL_KINDS else _dns_subdomain_errors
-    if meta.name:
-        for message in name_check(meta.name):
-            yield FieldError.invalid("metadata.name", meta.name, message)
-    elif meta.generate_name:
-        # The suffix is five characters; the prefix alone must make a valid name with it.
-        for message in name_check(meta.generate_name + "x"):
+def validate_metadata(meta: ObjectMeta, info: KindInfo) -> Iterator[FieldError]:
+    """ValidateObjectMeta for a new object, whose name the store has generated if it was to.
+
+    An object read from a manifest may have only a generateName: that is enough.
+    """
+    name_errors = _NAME_RULES.get(info.kind, _dns_subdomain_errors)
+    if meta.generate_name:
+        for message in name_errors(mask_trailing_dash(meta.generate_name)):
             yield FieldError.invalid("metadata.generateName", meta.generate_name, message)
+    if meta.name:
+        for message in name_errors(meta.name):
+            yield FieldError.invalid("metadata.name", meta.name, message)
+    elif not meta.generate_name:
+        yield FieldError.required("metadata.name", "name or generateName is required")
     if info.namespaced and meta.namespace:
         for message in _dns_label_errors(meta.namespace):
             yield FieldError.invalid("metadata.namespace", meta.namespace, message)
@@ -256,6 +260,13 @@ def _validate_metadata_changes(new: ObjectMeta, old: ObjectMeta) -> Iterator[Fie
 _qualified_name_errors = functools.lru_cache(maxsize=16384)(lambda key: tuple(is_qualified_name(key)))
 _dns_label_errors = functools.lru_cache(maxsize=16384)(lambda name: tuple(is_dns1123_label(name)))
 _dns_subdomain_errors = functools.lru_cache(maxsize=16384)(lambda name: tuple(is_dns1123_subdomain(name)))
+_dns1035_label_errors = functools.lru_cache(maxsize=1024)(lambda name: tuple(is_dns1035_label(name)))
+
+#: Kinds whose names follow other rules than a DNS subdomain (ValidateNamespaceName, ValidateServiceName).
+_NAME_RULES: dict[str, Callable[[str], tuple[str, ...]]] = {
+    "Namespace": _dns_label_errors,
+    "Service": _dns1035_label_errors,
+}
 _label_value_errors = functools.lru_cache(maxsize=16384)(lambda value: tuple(is_valid_label_value(value)))
 
 

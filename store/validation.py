@@ -21,6 +21,7 @@ LABEL_VALUE_MAX_LENGTH = 63
 QUALIFIED_NAME_MAX_LENGTH = 63
 DNS1123_LABEL_MAX_LENGTH = 63
 DNS1123_SUBDOMAIN_MAX_LENGTH = 253
+DNS1035_LABEL_MAX_LENGTH = 63
 
 _QUALIFIED_NAME_FMT = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
 _QUALIFIED_NAME_ERR = (
@@ -37,6 +38,11 @@ _DNS1123_LABEL_ERR = (
     "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', "
     "and must start and end with an alphanumeric character"
 )
+_DNS1035_LABEL_FMT = "[a-z]([-a-z0-9]*[a-z0-9])?"
+_DNS1035_LABEL_ERR = (
+    "a DNS-1035 label must consist of lower case alphanumeric characters or '-', "
+    "start with an alphabetic character, and end with an alphanumeric character"
+)
 _DNS1123_SUBDOMAIN_FMT = rf"{_DNS1123_LABEL_FMT}(\.{_DNS1123_LABEL_FMT})*"
 _DNS1123_SUBDOMAIN_ERR = (
     "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, "
@@ -48,6 +54,7 @@ _QUALIFIED_NAME_RE = re.compile(_QUALIFIED_NAME_FMT)
 _LABEL_VALUE_RE = re.compile(_LABEL_VALUE_FMT)
 _DNS1123_LABEL_RE = re.compile(_DNS1123_LABEL_FMT)
 _DNS1123_SUBDOMAIN_RE = re.compile(_DNS1123_SUBDOMAIN_FMT)
+_DNS1035_LABEL_RE = re.compile(_DNS1035_LABEL_FMT)
 
 _NAME_EXAMPLES = ("MyName", "my.name", "123-abc")
 
@@ -111,6 +118,27 @@ def is_dns1123_subdomain(value: str) -> list[str]:
     if not _DNS1123_SUBDOMAIN_RE.fullmatch(value):
         errors.append(_regex_error(_DNS1123_SUBDOMAIN_ERR, _DNS1123_SUBDOMAIN_FMT, "example.com"))
     return errors
+
+
+def is_dns1035_label(value: str) -> list[str]:
+    """Problems with ``value`` as an RFC 1035 label (a Service name: it starts with a letter)."""
+    errors: list[str] = []
+    if _go_len(value) > DNS1035_LABEL_MAX_LENGTH:
+        errors.append(_max_len_error(DNS1035_LABEL_MAX_LENGTH))
+    if not _DNS1035_LABEL_RE.fullmatch(value):
+        errors.append(_regex_error(_DNS1035_LABEL_ERR, _DNS1035_LABEL_FMT, "my-name", "abc-123"))
+    return errors
+
+
+def mask_trailing_dash(prefix: str) -> str:
+    """apimachinery's maskTrailingDash, for checking a generateName prefix with the name rules.
+
+    Upstream replaces the last *two* characters with "a" when the prefix ends in a dash; kept as is,
+    since it decides which prefixes pass.
+    """
+    if len(prefix) > 1 and prefix.endswith("-"):
+        return prefix[:-2] + "a"
+    return prefix
 
 
 @attrs.frozen

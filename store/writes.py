@@ -24,6 +24,7 @@ import jsonpatch
 from store import strategy
 from store.errors import (
     OPTIMISTIC_LOCK_MESSAGE,
+    AlreadyExists,
     BadRequest,
     Forbidden,
     Invalid,
@@ -64,15 +65,39 @@ def namespace_of(info: KindInfo, namespace: str) -> str:
 # --- create --------------------------------------------------------------------------------------
 
 
-def admit_create(info: KindInfo, obj: M) -> M:
-    """``obj`` defaulted and prepared for create; raises `BadRequest` or `Invalid` if it may not be."""
+#: How many names a create with generateName tries before giving up (maxNameGenerationCreateAttempts).
+GENERATE_NAME_ATTEMPTS = 8
+#: SimpleNameGenerator keeps at most this much of a prefix, so that a generated name fits in 63.
+MAX_GENERATED_NAME_PREFIX = 58
+
+
+def generated_name(prefix: str, suffix: str) -> str:
+    """A name made from a generateName ``prefix`` and a random ``suffix`` (SimpleNameGenerator)."""
+    return prefix[:MAX_GENERATED_NAME_PREFIX] + suffix
+
+
+def generate_name_conflict(info: KindInfo, name: str) -> AlreadyExists:
+    """errors.NewGenerateNameConflict: every generated name tried was taken."""
+    return AlreadyExists(
+        f'{info.resource} "{name}" already exists, the server was not allowed to generate a unique name'
+    )
+
+
+def admit_create(info: KindInfo, obj: M, name: str) -> M:
+    """``obj`` named ``name``, defaulted and prepared for create; `BadRequest` or `Invalid` if it may not be.
+
+    ``name`` is the object's own name, or the one generated from its generateName: as upstream, the
+    name is generated before validation, which checks both.
+    """
     meta = obj.metadata
     if meta.resource_version:
         raise BadRequest("resourceVersion should not be set on objects to be created")
+    if name != meta.name:
+        obj = with_fields(obj, metadata=with_fields(meta, name=name))
     obj = cast(M, strategy.prepare_for_create(strategy.default(obj), info))
     errors = strategy.validate(obj, info)
     if errors:
-        raise Invalid(info.qualified_kind, meta.name or meta.generate_name, errors)
+        raise Invalid(info.qualified_kind, name, errors)
     return obj
 
 

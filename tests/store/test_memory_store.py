@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import random
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import anyio
 import attrs
@@ -36,6 +39,9 @@ from store.models import (
     PodSpec,
     PodStatus,
     PodTemplateSpec,
+    Service,
+    ServicePort,
+    ServiceSpec,
     Toleration,
 )
 
@@ -108,6 +114,64 @@ async def test_generate_name_appends_five_character_suffix() -> None:
     assert created.metadata.name.startswith("web-")
     assert len(created.metadata.name) == len("web-") + 5
     assert created.metadata.generate_name == "web-"
+
+
+async def test_generated_name_keeps_at_most_58_characters_of_the_prefix() -> None:
+    store = make_store()
+    created = await store.create(ConfigMap(metadata=ObjectMeta(generate_name="x" * 70)))
+    assert created.metadata.name.startswith("x" * 58)
+    assert len(created.metadata.name) == 63
+
+
+@pytest.mark.parametrize("prefix", ["web.", "Web-", "-"])
+async def test_a_bad_generate_name_is_invalid_under_the_generated_name(prefix: str) -> None:
+    store = make_store()
+    revision = store.revision
+    with pytest.raises(Invalid) as caught:
+        await store.create(ConfigMap(metadata=ObjectMeta(generate_name=prefix)))
+    assert caught.value.causes[0].path == "metadata.generateName"
+    assert caught.value.message.startswith(f'ConfigMap "{prefix}')
+    assert len(caught.value.message.split('"')[1]) == len(prefix) + 5
+    assert store.revision == revision
+
+
+async def test_generate_name_is_validated_even_when_a_name_is_given() -> None:
+    store = make_store()
+    with pytest.raises(Invalid) as caught:
+        await store.create(ConfigMap(metadata=ObjectMeta(name="web", generate_name="web.")))
+    assert [cause.path for cause in caught.value.causes] == ["metadata.generateName"]
+
+
+class SameSuffix(random.Random):
+    """A random source that always draws the first letter of the alphabet it is offered."""
+
+    def choice(self, seq: Sequence[Any]) -> Any:
+        return seq[0]
+
+
+async def test_generate_name_gives_up_with_upstream_conflict_when_every_name_is_taken() -> None:
+    store = MemoryStore(rng=SameSuffix(1), clock=FixedClock())
+    await store.create(ConfigMap(metadata=ObjectMeta(name="web-bbbbb")))
+    revision = store.revision
+    with pytest.raises(AlreadyExists) as caught:
+        await store.create(ConfigMap(metadata=ObjectMeta(generate_name="web-")))
+    assert caught.value.message == (
+        'configmaps "web-bbbbb" already exists, the server was not allowed to generate a unique name'
+    )
+    assert store.revision == revision
+
+
+async def test_service_names_are_dns_1035_labels() -> None:
+    store = make_store()
+    await store.create(ConfigMap(metadata=ObjectMeta(name="1web")))
+    service = Service(metadata=ObjectMeta(name="1web"), spec=ServiceSpec(ports=[ServicePort(port=80)]))
+    with pytest.raises(Invalid) as caught:
+        await store.create(service)
+    assert [str(cause) for cause in caught.value.causes] == [
+        'metadata.name: Invalid value: "1web": a DNS-1035 label must consist of lower case alphanumeric'
+        " characters or '-', start with an alphabetic character, and end with an alphanumeric character"
+        " (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')"
+    ]
 
 
 async def test_generation_is_one_on_create_and_bumps_only_on_spec_change() -> None:
@@ -332,6 +396,12 @@ async def test_create_into_missing_namespace_is_not_found() -> None:
         await store.create(pod(namespace="jds"))
     assert caught.value.message == 'namespaces "jds" not found'
     assert store.revision == revision
+
+
+async def test_namespace_admission_comes_before_validation() -> None:
+    store = make_store()
+    with pytest.raises(NotFound):
+        await store.create(Pod(metadata=ObjectMeta(name="Bad_Name", namespace="nowhere")))
 
 
 async def test_create_into_terminating_namespace_is_forbidden() -> None:

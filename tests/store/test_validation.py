@@ -5,10 +5,12 @@ import pytest
 from store.validation import (
     FieldError,
     aggregate,
+    is_dns1035_label,
     is_dns1123_label,
     is_dns1123_subdomain,
     is_qualified_name,
     is_valid_label_value,
+    mask_trailing_dash,
     parse_int64,
 )
 
@@ -341,6 +343,37 @@ def test_label_value_messages_are_kubernetes_wording() -> None:
 
 def test_length_limits_count_utf8_bytes_as_go_does() -> None:
     assert "must be no more than 63 characters" in is_valid_label_value("ā" * 32)
+
+
+@pytest.mark.parametrize("value", ["a", "ab", "a-1", "my-name", "abc-123", "a" * 63])
+def test_dns1035_label_accepts_a_label_that_starts_with_a_letter(value: str) -> None:
+    assert is_dns1035_label(value) == []
+
+
+@pytest.mark.parametrize(
+    ("value", "messages"),
+    [
+        (
+            "1ab",
+            [
+                "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an"
+                " alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or"
+                " 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')"
+            ],
+        ),
+        ("a" * 64, ["must be no more than 63 characters"]),
+    ],
+)
+def test_dns1035_label_messages_are_kubernetes_wording(value: str, messages: list[str]) -> None:
+    assert is_dns1035_label(value) == messages
+
+
+@pytest.mark.parametrize(
+    ("prefix", "masked"),
+    [("web-", "wea"), ("a-", "a"), ("-", "-"), ("web", "web"), ("", "")],
+)
+def test_mask_trailing_dash_replaces_the_last_two_characters_as_upstream(prefix: str, masked: str) -> None:
+    assert mask_trailing_dash(prefix) == masked
 
 
 def test_field_error_prints_path_then_message() -> None:
