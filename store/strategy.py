@@ -10,6 +10,7 @@ Custom kinds get the metadata rules only.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, cast
 
@@ -32,7 +33,7 @@ from store.models import (
     with_fields,
 )
 from store.scheme import KindInfo
-from store.selectors import InvalidSelector
+from store.selectors import MATCH_NOTHING, InvalidSelector, Selector
 from store.validation import (
     FieldError,
     go_repr,
@@ -42,6 +43,7 @@ from store.validation import (
     is_qualified_name,
     is_valid_label_value,
     mask_trailing_dash,
+    parse_int64,
 )
 
 #: Taint keys the node lifecycle controller sets, and the tolerations admission adds for them.
@@ -60,7 +62,6 @@ FINALIZER_FOREGROUND = "foregroundDeletion"
 
 #: Annotations may not exceed this many bytes in total (apimachinery TotalAnnotationSizeLimitB).
 TOTAL_ANNOTATION_SIZE_LIMIT = 256 * 1024
-
 
 
 _SPEC_FIELDS: dict[type[Object], tuple[str, ...]] = {}
@@ -385,80 +386,143 @@ def _validate_pod_spec(spec: models.PodSpec, path: str) -> Iterator[FieldError]:
                         f"{where}.ports[{port_index}].containerPort",
                         f"Invalid value: {port.container_port}: must be between 1 and 65535, inclusive",
                     )
+    if spec.restart_policy not in ("Always", "OnFailure", "Never"):
+        if not spec.restart_policy:
+            yield FieldError.required(f"{path}.restartPolicy")
+        else:
+            yield FieldError(
+                f"{path}.restartPolicy",
+                f"Unsupported value: {go_repr(spec.restart_policy)}:"
+                ' supported values: "Always", "OnFailure", "Never"',
+            )
     yield from validate_labels(spec.node_selector, f"{path}.nodeSelector")
 
 
-def _validate_workload(
-    replicas: int,
-    selector: models.LabelSelector | None,
-    template: PodTemplateSpec,
-    min_ready_seconds: int,
+def _nonnegative(value: int, path: str) -> Iterator[FieldError]:
+    """ValidateNonnegativeField."""
+    if value < 0:
+        yield FieldError(path, f"Invalid value: {value}: must be greater than or equal to 0")
+
+
+def _validate_workload_selector(
+    selector: models.LabelSelector | None, template: PodTemplateSpec
 ) -> Iterator[FieldError]:
-    if replicas < 0:
-        yield FieldError("spec.replicas", f"Invalid value: {replicas}: must be greater than or equal to 0")
-    if min_ready_seconds < 0:
-        yield FieldError(
-            "spec.minReadySeconds",
-            f"Invalid value: {min_ready_seconds}: must be greater than or equal to 0",
-        )
+    """The selector and template rules of ValidateReplicaSetSpec and ValidateDeploymentSpec.
+
+    A nil selector selects nothing, so the template's labels never match it; a selector that does not
+    convert leaves the template unchecked, as upstream.
+    """
+    compiled = MATCH_NOTHING
     if selector is None:
-        yield FieldError("spec.selector", "Required value")
-    elif not selector.match_labels and not selector.match_expressions:
-        yield FieldError("spec.selector", "Invalid value: empty selector is invalid for deployment")
+        yield FieldError.required("spec.selector")
     else:
         try:
             compiled = selector.as_selector()
         except InvalidSelector as exc:
             for error in exc.errors:
                 yield FieldError(f"spec.selector.{error.path}", error.message)
-        else:
-            if not compiled.matches(template.metadata.labels):
-                yield FieldError(
-                    "spec.template.metadata.labels",
-                    f"Invalid value: {dict(template.metadata.labels)!r}:"
-                    " `selector` does not match template `labels`",
-                )
+            yield FieldError(
+                "spec.selector", f"Invalid value: {_label_selector_string(selector)}: invalid label selector"
+            )
+            return
+        if compiled.empty():
+            shown = _label_selector_string(selector)
+            # Upstream says "deployment" for ReplicaSets too.
+            yield FieldError(
+                "spec.selector", f"Invalid value: {shown}: empty selector is invalid for deployment"
+            )
+    yield from _validate_template_for_replica_set(template, compiled)
+
+
+def _validate_template_for_replica_set(template: PodTemplateSpec, selector: Selector) -> Iterator[FieldError]:
+    """ValidatePodTemplateSpecForReplicaSet: labels matched, pods restarted always, no deadline."""
+    labels = template.metadata.labels
+    if not selector.empty() and not selector.matches(labels):
+        yield FieldError(
+            "spec.template.metadata.labels",
+            f"Invalid value: {_go_string_map(labels)}: `selector` does not match template `labels`",
+        )
     yield from _validate_pod_template(template, "spec.template")
+    if template.spec.restart_policy != "Always":
+        yield FieldError(
+            "spec.template.spec.restartPolicy",
+            f'Unsupported value: {go_repr(template.spec.restart_policy)}: supported values: "Always"',
+        )
+    if "activeDeadlineSeconds" in template.spec.extra:
+        # "ReplicaSet" for Deployments too, as upstream words it.
+        yield FieldError.forbidden(
+            "spec.template.spec.activeDeadlineSeconds", "activeDeadlineSeconds in ReplicaSet is not Supported"
+        )
+
+
+def _go_string_map(labels: Mapping[str, str]) -> str:
+    """A map[string]string as Go's %#v prints it: keys sorted, strings quoted."""
+    if not labels:
+        return "map[string]string(nil)"
+    entries = ", ".join(f"{go_repr(key)}:{go_repr(labels[key])}" for key in sorted(labels))
+    return f"map[string]string{{{entries}}}"
+
+
+def _label_selector_string(selector: models.LabelSelector) -> str:
+    """A LabelSelector as its generated String() prints it (field.Invalid uses that for the value)."""
+    labels = "".join(f"{key}: {selector.match_labels[key]}," for key in sorted(selector.match_labels))
+    expressions = "".join(
+        f"LabelSelectorRequirement{{Key:{e.key},Operator:{e.operator},Values:[{' '.join(e.values)}],}},"
+        for e in selector.match_expressions
+    )
+    return (
+        f"&LabelSelector{{MatchLabels:map[string]string{{{labels}}},"
+        f"MatchExpressions:[]LabelSelectorRequirement{{{expressions}}},}}"
+    )
 
 
 def _validate_int_or_percent(value: int | str | None, path: str) -> Iterator[FieldError]:
-    if value is None or (isinstance(value, int) and value >= 0):
-        return
+    """ValidatePositiveIntOrPercent; the value prints as IntOrString.String() does (unquoted)."""
     if isinstance(value, int):
-        yield FieldError(path, f"Invalid value: {value}: must be greater than or equal to 0")
-        return
-    number = value[:-1]
-    if not value.endswith("%") or not number.isdigit():
-        yield FieldError.invalid(
+        yield from _nonnegative(value, path)
+    elif value is not None and _percent(value) is None:
+        yield FieldError(
             path,
-            value,
-            "a valid percent string must be a numeric string followed by an ending '%'"
-            " (e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')",
+            f"Invalid value: {value}: a valid percent string must be a numeric string followed by an"
+            " ending '%' (e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')",
         )
-    elif int(number) > 100:
-        yield FieldError.invalid(path, value, "must not be greater than 100%")
 
 
-def _is_zero(value: int | str | None) -> bool:
-    return value in (0, "0%")
+_PERCENT = re.compile("[0-9]+%")
+
+
+def _percent(value: int | str | None) -> int | None:
+    """getPercentValue: the number of a valid percentage, else None."""
+    if isinstance(value, str) and _PERCENT.fullmatch(value):
+        return int(value[:-1])
+    return None
+
+
+def _int_or_percent_value(value: int | str | None) -> int:
+    """getIntOrPercentValue: a percentage's number, an int, or what IntValue reads from a string."""
+    if value is None or isinstance(value, int):
+        return value or 0
+    percent = _percent(value)
+    return (parse_int64(value) or 0) if percent is None else percent
 
 
 def _validate_deployment(obj: Object) -> Iterator[FieldError]:
-    deployment = cast(Deployment, obj)
-    spec: DeploymentSpec = deployment.spec
-    yield from _validate_workload(spec.replicas, spec.selector, spec.template, spec.min_ready_seconds)
+    """ValidateDeploymentSpec, in its order."""
+    spec: DeploymentSpec = cast(Deployment, obj).spec
+    yield from _nonnegative(spec.replicas, "spec.replicas")
+    yield from _validate_workload_selector(spec.selector, spec.template)
     yield from _validate_strategy(spec.strategy)
-    if spec.revision_history_limit is not None and spec.revision_history_limit < 0:
-        yield FieldError(
-            "spec.revisionHistoryLimit",
-            f"Invalid value: {spec.revision_history_limit}: must be greater than or equal to 0",
-        )
+    yield from _nonnegative(spec.min_ready_seconds, "spec.minReadySeconds")
+    if spec.revision_history_limit is not None:
+        yield from _nonnegative(spec.revision_history_limit, "spec.revisionHistoryLimit")
     deadline = spec.progress_deadline_seconds
-    if deadline is not None and deadline <= spec.min_ready_seconds:
-        yield FieldError(
-            "spec.progressDeadlineSeconds",
-            f"Invalid value: {deadline}: must be greater than minReadySeconds",
-        )
+    if deadline is not None:
+        yield from _nonnegative(deadline, "spec.progressDeadlineSeconds")
+        if deadline <= spec.min_ready_seconds:
+            yield FieldError(
+                "spec.progressDeadlineSeconds",
+                f"Invalid value: {deadline}: must be greater than minReadySeconds",
+            )
 
 
 def _validate_strategy(strategy: DeploymentStrategy) -> Iterator[FieldError]:
@@ -478,20 +542,28 @@ def _validate_strategy(strategy: DeploymentStrategy) -> Iterator[FieldError]:
         return
     if rolling is None:
         return
-    yield from _validate_int_or_percent(rolling.max_surge, "spec.strategy.rollingUpdate.maxSurge")
-    yield from _validate_int_or_percent(rolling.max_unavailable, "spec.strategy.rollingUpdate.maxUnavailable")
-    if _is_zero(rolling.max_surge) and _is_zero(rolling.max_unavailable):
+    # ValidateRollingUpdateDeployment: only maxUnavailable is capped at 100%; a surge may exceed it.
+    path = "spec.strategy.rollingUpdate"
+    yield from _validate_int_or_percent(rolling.max_unavailable, f"{path}.maxUnavailable")
+    yield from _validate_int_or_percent(rolling.max_surge, f"{path}.maxSurge")
+    unavailable = rolling.max_unavailable
+    if _int_or_percent_value(unavailable) == 0 and _int_or_percent_value(rolling.max_surge) == 0:
         yield FieldError(
-            "spec.strategy.rollingUpdate.maxUnavailable",
-            "Invalid value: 0: may not be 0 when `maxSurge` is 0",
+            f"{path}.maxUnavailable", f"Invalid value: {unavailable or 0}: may not be 0 when `maxSurge` is 0"
+        )
+    percent = _percent(unavailable)
+    if percent is not None and percent > 100:
+        yield FieldError(
+            f"{path}.maxUnavailable", f"Invalid value: {unavailable}: must not be greater than 100%"
         )
 
 
 def _validate_replica_set(obj: Object) -> Iterator[FieldError]:
-    rs = cast(ReplicaSet, obj)
-    yield from _validate_workload(
-        rs.spec.replicas, rs.spec.selector, rs.spec.template, rs.spec.min_ready_seconds
-    )
+    """ValidateReplicaSetSpec, in its order."""
+    spec = cast(ReplicaSet, obj).spec
+    yield from _nonnegative(spec.replicas, "spec.replicas")
+    yield from _nonnegative(spec.min_ready_seconds, "spec.minReadySeconds")
+    yield from _validate_workload_selector(spec.selector, spec.template)
 
 
 def _validate_pod(obj: Object) -> Iterator[FieldError]:
@@ -561,10 +633,8 @@ def _validate_selector_immutable(new: Object, old: Object) -> Iterator[FieldErro
     new_selector = cast(Deployment, new).spec.selector
     old_selector = cast(Deployment, old).spec.selector
     if new_selector != old_selector:
-        yield FieldError(
-            "spec.selector",
-            f"Invalid value: {new_selector!r}: field is immutable",
-        )
+        shown = "null" if new_selector is None else _label_selector_string(new_selector)
+        yield FieldError("spec.selector", f"Invalid value: {shown}: field is immutable")
 
 
 _KIND_VALIDATORS: dict[type[Object], Callable[[Object], Iterator[FieldError]]] = {

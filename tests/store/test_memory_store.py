@@ -29,7 +29,9 @@ from store.models import (
     Container,
     Deployment,
     DeploymentSpec,
+    DeploymentStrategy,
     LabelSelector,
+    LabelSelectorRequirement,
     Namespace,
     Node,
     ObjectMeta,
@@ -39,6 +41,7 @@ from store.models import (
     PodSpec,
     PodStatus,
     PodTemplateSpec,
+    RollingUpdateDeployment,
     Service,
     ServicePort,
     ServiceSpec,
@@ -443,7 +446,116 @@ async def test_selector_must_match_template_labels() -> None:
     )
     with pytest.raises(Invalid) as caught:
         await store.create(bad)
-    assert [c.path for c in caught.value.causes] == ["spec.template.metadata.labels"]
+    assert [str(c) for c in caught.value.causes] == [
+        'spec.template.metadata.labels: Invalid value: map[string]string{"app":"web"}:'
+        " `selector` does not match template `labels`"
+    ]
+
+
+def with_deployment_spec(**changes: Any) -> Deployment:
+    return attrs.evolve(deployment(), spec=attrs.evolve(deployment().spec, **changes))
+
+
+def with_template_spec(**changes: Any) -> Deployment:
+    template = deployment().spec.template
+    return with_deployment_spec(template=attrs.evolve(template, spec=attrs.evolve(template.spec, **changes)))
+
+
+async def test_a_workload_template_must_restart_always() -> None:
+    store = make_store()
+    revision = store.revision
+    with pytest.raises(Invalid) as caught:
+        await store.create(with_template_spec(restart_policy="Never"))
+    assert [str(c) for c in caught.value.causes] == [
+        'spec.template.spec.restartPolicy: Unsupported value: "Never": supported values: "Always"'
+    ]
+    assert store.revision == revision
+
+
+async def test_a_pod_restart_policy_must_be_one_kubernetes_knows() -> None:
+    bad = attrs.evolve(pod(), spec=attrs.evolve(pod().spec, restart_policy="Sometimes"))
+    with pytest.raises(Invalid) as caught:
+        await make_store().create(bad)
+    assert [str(c) for c in caught.value.causes] == [
+        'spec.restartPolicy: Unsupported value: "Sometimes": supported values: "Always", "OnFailure", "Never"'
+    ]
+
+
+async def test_max_surge_may_exceed_100_percent() -> None:
+    rolling = RollingUpdateDeployment(max_surge="200%", max_unavailable=0)
+    created = await make_store().create(
+        with_deployment_spec(strategy=DeploymentStrategy(rolling_update=rolling))
+    )
+    assert created.spec.strategy.rolling_update == rolling
+
+
+async def test_rolling_update_errors_print_values_as_int_or_string_does() -> None:
+    rolling = RollingUpdateDeployment(max_surge="lots", max_unavailable="0%")
+    with pytest.raises(Invalid) as caught:
+        await make_store().create(with_deployment_spec(strategy=DeploymentStrategy(rolling_update=rolling)))
+    assert [str(c) for c in caught.value.causes] == [
+        "spec.strategy.rollingUpdate.maxSurge: Invalid value: lots: a valid percent string must be a numeric"
+        " string followed by an ending '%' (e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')",
+        "spec.strategy.rollingUpdate.maxUnavailable: Invalid value: 0%: may not be 0 when `maxSurge` is 0",
+    ]
+
+
+async def test_empty_selector_error_prints_the_selector() -> None:
+    with pytest.raises(Invalid) as caught:
+        await make_store().create(with_deployment_spec(selector=LabelSelector()))
+    assert [str(c) for c in caught.value.causes] == [
+        "spec.selector: Invalid value: &LabelSelector{MatchLabels:map[string]string{},"
+        "MatchExpressions:[]LabelSelectorRequirement{},}: empty selector is invalid for deployment"
+    ]
+
+
+async def test_a_missing_selector_matches_no_template() -> None:
+    with pytest.raises(Invalid) as caught:
+        await make_store().create(with_deployment_spec(selector=None))
+    assert [c.path for c in caught.value.causes] == ["spec.selector", "spec.template.metadata.labels"]
+
+
+async def test_an_unconvertible_selector_leaves_the_template_unchecked() -> None:
+    selector = LabelSelector(match_expressions=[LabelSelectorRequirement(key="app", operator="Near")])
+    bad = with_deployment_spec(selector=selector, replicas=1)
+    bad = attrs.evolve(
+        bad, spec=attrs.evolve(bad.spec, template=attrs.evolve(bad.spec.template, spec=PodSpec()))
+    )
+    with pytest.raises(Invalid) as caught:
+        await make_store().create(bad)
+    assert [str(c) for c in caught.value.causes] == [
+        'spec.selector.matchExpressions[0].operator: Invalid value: "Near": not a valid selector operator',
+        "spec.selector: Invalid value: &LabelSelector{MatchLabels:map[string]string{},MatchExpressions:"
+        "[]LabelSelectorRequirement{LabelSelectorRequirement{Key:app,Operator:Near,Values:[],},},}:"
+        " invalid label selector",
+    ]
+
+
+async def test_selector_immutability_error_prints_the_new_selector() -> None:
+    store = make_store()
+    created = await store.create(deployment())
+    moved = LabelSelector(match_labels={"app": "web", "tier": "front"})
+    template = attrs.evolve(
+        created.spec.template,
+        metadata=attrs.evolve(created.spec.template.metadata, labels={"app": "web", "tier": "front"}),
+    )
+    with pytest.raises(Invalid) as caught:
+        await store.update(
+            attrs.evolve(created, spec=attrs.evolve(created.spec, selector=moved, template=template))
+        )
+    assert [str(c) for c in caught.value.causes] == [
+        "spec.selector: Invalid value: &LabelSelector{MatchLabels:map[string]string{app: web,tier: front,},"
+        "MatchExpressions:[]LabelSelectorRequirement{},}: field is immutable"
+    ]
+
+
+async def test_a_negative_progress_deadline_is_reported_as_negative() -> None:
+    with pytest.raises(Invalid) as caught:
+        await make_store().create(with_deployment_spec(progress_deadline_seconds=-1))
+    assert [str(c) for c in caught.value.causes] == [
+        "spec.progressDeadlineSeconds: Invalid value: -1: must be greater than or equal to 0",
+        "spec.progressDeadlineSeconds: Invalid value: -1: must be greater than minReadySeconds",
+    ]
 
 
 async def test_resource_version_on_create_is_rejected() -> None:
