@@ -44,9 +44,10 @@ from store.models import (
     with_fields,
 )
 from store.scheme import KindInfo, Scheme
-from store.validation import FieldError
+from store.validation import FieldError, go_repr
 
 POD_SCHEDULED = "PodScheduled"
+_BINDING = "pods/binding"
 
 M = TypeVar("M", bound=Object)
 
@@ -503,10 +504,12 @@ def bind(info: KindInfo, pod: Pod, node_name: str, uid: str | None, *, now: date
     """
     name = pod.metadata.name
     check_storage_preconditions(info, pod.metadata, uid, None)
+    # assignPod wraps these refusals as conflicts on the binding subresource.
     if pod.metadata.deletion_timestamp is not None:
-        raise conflict(info.resource, name, "pod is being deleted, cannot be assigned to a host")
+        raise conflict(_BINDING, name, f"pod {name} is being deleted, cannot be assigned to a host")
     if pod.spec.node_name:
-        raise conflict(info.resource, name, f"pod {name} is already assigned to node {pod.spec.node_name!r}")
+        assigned = go_repr(pod.spec.node_name)
+        raise conflict(_BINDING, name, f"pod {name} is already assigned to node {assigned}")
     return with_fields(
         pod,
         spec=with_fields(pod.spec, node_name=node_name),

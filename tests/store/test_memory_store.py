@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import attrs
@@ -34,6 +34,7 @@ from store.models import (
     LabelSelectorRequirement,
     Namespace,
     Node,
+    Object,
     ObjectMeta,
     OwnerReference,
     Pod,
@@ -47,6 +48,8 @@ from store.models import (
     ServiceSpec,
     Toleration,
 )
+
+M = TypeVar("M", bound=Object)
 
 
 class FixedClock:
@@ -83,7 +86,7 @@ def deployment(name: str = "web", replicas: int = 1) -> Deployment:
     )
 
 
-def with_finalizers(obj: ConfigMap, *finalizers: str) -> ConfigMap:
+def with_finalizers(obj: M, *finalizers: str) -> M:
     return attrs.evolve(obj, metadata=attrs.evolve(obj.metadata, finalizers=finalizers))
 
 
@@ -584,6 +587,25 @@ async def test_bind_sets_node_name_once() -> None:
     assert bound.spec.node_name == "node-1"
     with pytest.raises(Conflict):
         await store.bind("web", "default", "node-2")
+
+
+async def test_bind_refusals_are_conflicts_on_the_binding_subresource() -> None:
+    store = make_store()
+    await store.create(pod())
+    await store.bind("web", "default", "node-1")
+    with pytest.raises(Conflict) as caught:
+        await store.bind("web", "default", "node-2")
+    assert caught.value.message == (
+        'Operation cannot be fulfilled on pods/binding "web": pod web is already assigned to node "node-1"'
+    )
+    await store.create(with_finalizers(pod("held"), "example.com/x"))
+    await store.delete(Pod, "held")
+    with pytest.raises(Conflict) as caught:
+        await store.bind("held", "default", "node-1")
+    assert caught.value.message == (
+        'Operation cannot be fulfilled on pods/binding "held": pod held is being deleted, cannot be'
+        " assigned to a host"
+    )
 
 
 async def test_bind_marks_the_pod_scheduled() -> None:
