@@ -13,9 +13,16 @@ from store.errors import BadRequest
 from store.interface import EventType, FieldSelectable, Selectable, WatchEvent
 from store.models import Object
 from store.scheme import KindInfo
-from store.selectors import FieldSelector, Selector, parse_field_selector, parse_selector
+from store.selectors import (
+    FieldSelector,
+    InvalidSelector,
+    Selector,
+    parse_field_selector,
+    parse_selector,
+)
 
 M = TypeVar("M", bound=Object)
+S = TypeVar("S")
 
 
 def matches(
@@ -38,22 +45,33 @@ def matches(
 
 
 def as_selector(selector: Selectable) -> Selector | None:
-    """A label selector compiled, or None when it selects everything."""
+    """A label selector compiled, or None when it selects everything; `BadRequest` when it does not parse.
+
+    As the apiserver decoding list options: a selector that labels.Parse refuses is a bad request.
+    """
     if selector is None or selector == "":
         return None
-    compiled = parse_selector(selector) if isinstance(selector, str) else selector
+    compiled = _parsed(parse_selector, selector) if isinstance(selector, str) else selector
     return None if compiled.empty() else compiled
 
 
 def as_field_selector(info: KindInfo, selector: FieldSelectable) -> FieldSelector | None:
-    """A field selector compiled for ``info``, or None; `BadRequest` for a field the kind lacks."""
+    """A field selector compiled for ``info``, or None; `BadRequest` when it does not parse or names a
+    field the kind lacks."""
     if selector is None or selector == "":
         return None
-    compiled = parse_field_selector(selector) if isinstance(selector, str) else selector
+    compiled = _parsed(parse_field_selector, selector) if isinstance(selector, str) else selector
     for field in compiled.fields():
         if field not in info.field_getters:
             raise BadRequest(f"field label not supported: {field}")
     return None if not compiled.requirements else compiled
+
+
+def _parsed(parse: Callable[[str], S], text: str) -> S:
+    try:
+        return parse(text)
+    except InvalidSelector as exc:
+        raise BadRequest(str(exc)) from None
 
 
 def parse_revision(value: str | int) -> int:

@@ -730,6 +730,17 @@ async def test_list_with_unsupported_field_is_bad_request() -> None:
     assert caught.value.message == "field label not supported: spec.image"
 
 
+async def test_list_and_watch_with_a_selector_that_does_not_parse_are_bad_requests() -> None:
+    store = make_store()
+    with pytest.raises(BadRequest) as caught:
+        await store.list(Pod, label_selector="app in")
+    assert caught.value.code == 400
+    assert caught.value.message == "unable to parse requirement: found '' expected: '('"
+    with pytest.raises(BadRequest) as caught:
+        store.watch(Pod, field_selector="spec.nodeName<x")
+    assert caught.value.message == "invalid selector: 'spec.nodeName<x'; can't understand 'spec.nodeName<x'"
+
+
 # --- patch ---------------------------------------------------------------------------------------
 
 
