@@ -52,6 +52,8 @@ _BINDING = "pods/binding"
 M = TypeVar("M", bound=Object)
 
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+#: The namespaces the NamespaceLifecycle admission plugin never lets anyone delete.
+IMMORTAL_NAMESPACES = frozenset({"default", "kube-system", "kube-public"})
 FINALIZER_ORPHAN = strategy.FINALIZER_ORPHAN
 FINALIZER_FOREGROUND = strategy.FINALIZER_FOREGROUND
 
@@ -332,6 +334,9 @@ def plan_delete(
     """
     meta = current.metadata
     if isinstance(current, Namespace):
+        if meta.name in IMMORTAL_NAMESPACES:
+            # The NamespaceLifecycle admission plugin, before the registry sees the request.
+            raise Forbidden(f'{info.resource} "{meta.name}" is forbidden: this namespace may not be deleted')
         check_storage_preconditions(info, meta, uid, resource_version)
         return _plan_namespace_delete(current, now, propagation_policy)
     check_delete_preconditions(info, meta, uid, resource_version)

@@ -893,6 +893,16 @@ async def test_negative_grace_period_deletes_a_bound_pod_in_one_second() -> None
     assert deleting.metadata.deletion_timestamp == clock.now().replace(microsecond=0) + timedelta(seconds=1)
 
 
+@pytest.mark.parametrize("name", ["default", "kube-system", "kube-public"])
+async def test_the_system_namespaces_may_not_be_deleted(name: str) -> None:
+    store = make_store()
+    revision = store.revision
+    with pytest.raises(Forbidden) as caught:
+        await store.delete(Namespace, name)
+    assert caught.value.message == f'namespaces "{name}" is forbidden: this namespace may not be deleted'
+    assert store.revision == revision
+
+
 async def test_namespace_termination_sets_no_grace_period() -> None:
     store = make_store()
     await store.create(Namespace(metadata=ObjectMeta(name="team")))
