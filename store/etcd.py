@@ -505,7 +505,7 @@ class EtcdStore:
         info = self._scheme.info(kind)
         start = self._revision if since in (None, "") else parse_revision(since)
         if start < self._floor:
-            raise Gone(f"too old resource version: {start} ({self._floor + 1})")
+            raise Gone(f"too old resource version: {start} ({self._floor})")
         watch: EtcdWatch[M] = EtcdWatch(
             self,
             info,

@@ -290,7 +290,7 @@ class MemoryStore:
         info = self._scheme.info(kind)
         start = self._revision if since in (None, "") else _parse_revision(since)
         if start < self._floor:
-            raise Gone(f"too old resource version: {start} ({self._floor + 1})")
+            raise Gone(f"too old resource version: {start} ({self._floor})")
         state = self._state(info)
         position = bisect.bisect_right(state.events, start, key=_revision_of) + state.trimmed
         return MemoryWatch(
@@ -520,7 +520,7 @@ class MemoryWatch(WatchBase[M]):
         if start < 0:
             self._closed = True
             raise Gone(
-                f"too old resource version: {self._revision} ({self._store.compacted + 1}):"
+                f"too old resource version: {self._revision} ({self._store.compacted}):"
                 " the watcher fell behind the history kept"
             )
         events = state.events

@@ -985,8 +985,10 @@ async def test_watch_from_below_compaction_raises_gone() -> None:
     for i in range(5):
         await store.create(pod(f"p{i}"))
     store.compact(store.revision - 2)
-    with pytest.raises(Gone):
+    with pytest.raises(Gone) as caught:
         store.watch(Pod, since=store.revision - 3)
+    # watchCache: the number in brackets is the oldest revision a watch may still start from.
+    assert caught.value.message == f"too old resource version: {store.revision - 3} ({store.revision - 2})"
     assert len(store.watch(Pod, since=store.revision - 2).ready()) == 2
 
 
