@@ -276,10 +276,19 @@ def apply_patch(
     new = scheme.from_dict(patched)
     new_meta = new.metadata
     old_meta = current.metadata
-    if new_meta.name != old_meta.name or (
-        info.namespaced and (new_meta.namespace or "default") != old_meta.namespace
-    ):
-        raise BadRequest("a patch may not change the object's name or namespace")
+    # checkName: the patched object must still be the one the request names; a namespace left out
+    # is the request's.
+    if new_meta.name != old_meta.name:
+        raise BadRequest(
+            f"the name of the object ({new_meta.name}) does not match the name on the URL ({old_meta.name})"
+        )
+    if info.namespaced and new_meta.namespace != old_meta.namespace:
+        if new_meta.namespace:
+            raise BadRequest(
+                f"the namespace of the object ({new_meta.namespace}) does not match the namespace on the"
+                f" URL ({old_meta.namespace})"
+            )
+        new = with_fields(new, metadata=with_fields(new_meta, namespace=old_meta.namespace))
     return new
 
 

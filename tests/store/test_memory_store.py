@@ -775,6 +775,30 @@ async def test_patch_producing_an_invalid_object_changes_nothing() -> None:
     assert store.revision == revision
 
 
+async def test_patch_renaming_the_object_is_a_bad_request_worded_as_check_name() -> None:
+    store = make_store()
+    await store.create(Namespace(metadata=ObjectMeta(name="team")))
+    await store.create(pod(namespace="team"))
+    revision = store.revision
+    with pytest.raises(BadRequest) as caught:
+        await store.patch(Pod, "web", {"metadata": {"name": "api"}}, "team")
+    assert caught.value.message == "the name of the object (api) does not match the name on the URL (web)"
+    with pytest.raises(BadRequest) as caught:
+        await store.patch(Pod, "web", {"metadata": {"namespace": "default"}}, "team")
+    assert caught.value.message == (
+        "the namespace of the object (default) does not match the namespace on the URL (team)"
+    )
+    assert store.revision == revision
+
+
+async def test_patch_that_drops_the_namespace_keeps_the_request_namespace() -> None:
+    store = make_store()
+    await store.create(Namespace(metadata=ObjectMeta(name="team")))
+    await store.create(pod(namespace="team"))
+    patched = await store.patch(Pod, "web", {"metadata": {"namespace": None, "labels": {"a": "b"}}}, "team")
+    assert (patched.metadata.namespace, patched.metadata.labels) == ("team", {"a": "b"})
+
+
 async def test_status_patch() -> None:
     store = make_store()
     await store.create(pod())
