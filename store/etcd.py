@@ -357,7 +357,9 @@ class EtcdStore:
         changed_spec = False
         compares: list[Any] = []
         ops: list[Any] = []
-        if not status_only:
+        if status_only:
+            writes.validate_status_update(info, candidate, current)
+        else:
             changed_spec = writes.validate_update(self._scheme, info, candidate, current)
             if isinstance(candidate, Service):
                 allocator, marker = await self._service_allocator()

@@ -392,7 +392,9 @@ class MemoryStore:
         changed_spec = strategy.spec_changed(candidate, current)
         if writes.unchanged(candidate, current, changed_spec=changed_spec):
             return cast(M, current)
-        if not status_only:
+        if status_only:
+            writes.validate_status_update(info, candidate, current)
+        else:
             writes.validate_update(self._scheme, info, candidate, current, changed_spec=changed_spec)
             if isinstance(candidate, Service):
                 candidate = self._services.allocate_update(candidate, cast(Service, current))

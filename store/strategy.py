@@ -637,11 +637,75 @@ def _validate_selector_immutable(new: Object, old: Object) -> Iterator[FieldErro
         yield FieldError("spec.selector", f"Invalid value: {shown}: field is immutable")
 
 
+def validate_status_update(new: Object, old: Object, info: KindInfo) -> list[FieldError]:
+    """Every field error of a status update of ``old`` to ``new`` (ValidateReplicaSetStatusUpdate, ...)."""
+    check = _KIND_STATUS_VALIDATORS.get(info.cls)
+    return [] if check is None else list(check(new, old))
+
+
+def _replica_counts(
+    replicas: int, counted: Sequence[tuple[str, int]], ready: int, available: int
+) -> Iterator[FieldError]:
+    """No count above ``status.replicas``, and no more available replicas than ready ones."""
+    for name, value in counted:
+        if value > replicas:
+            yield FieldError(
+                f"status.{name}", f"Invalid value: {value}: cannot be greater than status.replicas"
+            )
+    if available > ready:
+        yield FieldError(
+            "status.availableReplicas", f"Invalid value: {available}: cannot be greater than readyReplicas"
+        )
+
+
+def _validate_replica_set_status(new: Object, old: Object) -> Iterator[FieldError]:
+    """ValidateReplicaSetStatus."""
+    status = cast(ReplicaSet, new).status
+    counts = (
+        ("replicas", status.replicas),
+        ("fullyLabeledReplicas", status.fully_labeled_replicas),
+        ("readyReplicas", status.ready_replicas),
+        ("availableReplicas", status.available_replicas),
+        ("observedGeneration", status.observed_generation),
+    )
+    for name, value in counts:
+        yield from _nonnegative(value, f"status.{name}")
+    yield from _replica_counts(status.replicas, counts[1:4], status.ready_replicas, status.available_replicas)
+
+
+def _validate_deployment_status(new: Object, old: Object) -> Iterator[FieldError]:
+    """ValidateDeploymentStatus, and a collisionCount that may not go down."""
+    status = cast(Deployment, new).status
+    counts = (
+        ("observedGeneration", status.observed_generation),
+        ("replicas", status.replicas),
+        ("updatedReplicas", status.updated_replicas),
+        ("readyReplicas", status.ready_replicas),
+        ("availableReplicas", status.available_replicas),
+        ("unavailableReplicas", status.unavailable_replicas),
+    )
+    for name, value in counts:
+        yield from _nonnegative(value, f"status.{name}")
+    if status.collision_count is not None:
+        yield from _nonnegative(status.collision_count, "status.collisionCount")
+    yield from _replica_counts(status.replicas, counts[2:5], status.ready_replicas, status.available_replicas)
+    old_count = cast(Deployment, old).status.collision_count
+    if old_count is not None and (status.collision_count or 0) < old_count:
+        yield FieldError(
+            "status.collisionCount", f"Invalid value: {status.collision_count or 0}: cannot be decremented"
+        )
+
+
 _KIND_VALIDATORS: dict[type[Object], Callable[[Object], Iterator[FieldError]]] = {
     Deployment: _validate_deployment,
     ReplicaSet: _validate_replica_set,
     Pod: _validate_pod,
     models.Service: _validate_service,
+}
+
+_KIND_STATUS_VALIDATORS: dict[type[Object], Callable[[Object, Object], Iterator[FieldError]]] = {
+    ReplicaSet: _validate_replica_set_status,
+    Deployment: _validate_deployment_status,
 }
 
 _KIND_UPDATE_VALIDATORS: dict[type[Object], Callable[[Object, Object], Iterator[FieldError]]] = {

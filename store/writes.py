@@ -223,6 +223,13 @@ def validate_update(
     return changed_spec
 
 
+def validate_status_update(info: KindInfo, candidate: Object, current: Object) -> None:
+    """Raise `Invalid` if ``candidate``'s status may not replace ``current``'s (the status strategy)."""
+    errors = strategy.validate_status_update(candidate, current, info)
+    if errors:
+        raise Invalid(info.qualified_kind, candidate.metadata.name, errors)
+
+
 def is_finished(obj: Object) -> bool:
     """Whether a deleting object has nothing left holding it: committing it removes it."""
     meta = obj.metadata

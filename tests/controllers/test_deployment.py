@@ -445,11 +445,11 @@ def test_an_invalid_cleanup_keeps_the_cleanups_decided_before_it() -> None:
                     ),
                 )
             )
-            sets[name] = await sim.store.update_status(
-                attrs.evolve(
-                    created, status=ReplicaSetStatus(replicas=replicas, available_replicas=available)
-                )
+            # A status the apiserver accepts: no more available pods than ready ones or than it has.
+            status = ReplicaSetStatus(
+                replicas=max(replicas, available), ready_replicas=available, available_replicas=available
             )
+            sets[name] = await sim.store.update_status(attrs.evolve(created, status=status))
         ctx = SyncContext(
             store=sim.store,
             replica_sets=sim.manager.informer(ReplicaSet),

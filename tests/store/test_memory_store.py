@@ -42,6 +42,9 @@ from store.models import (
     PodSpec,
     PodStatus,
     PodTemplateSpec,
+    ReplicaSet,
+    ReplicaSetSpec,
+    ReplicaSetStatus,
     RollingUpdateDeployment,
     Service,
     ServicePort,
@@ -199,6 +202,56 @@ async def test_status_write_never_bumps_generation() -> None:
     updated = await store.update_status(attrs.evolve(created, status=status))
     assert updated.status.replicas == 1
     assert updated.metadata.generation == 1
+
+
+async def test_a_deployment_status_update_is_validated() -> None:
+    store = make_store()
+    created = await store.create(deployment())
+    revision = store.revision
+    bad = attrs.evolve(
+        created.status, replicas=1, ready_replicas=2, available_replicas=3, observed_generation=-1
+    )
+    with pytest.raises(Invalid) as caught:
+        await store.update_status(attrs.evolve(created, status=bad))
+    assert [str(cause) for cause in caught.value.causes] == [
+        "status.observedGeneration: Invalid value: -1: must be greater than or equal to 0",
+        "status.readyReplicas: Invalid value: 2: cannot be greater than status.replicas",
+        "status.availableReplicas: Invalid value: 3: cannot be greater than status.replicas",
+        "status.availableReplicas: Invalid value: 3: cannot be greater than readyReplicas",
+    ]
+    assert store.revision == revision
+
+
+async def test_a_deployment_collision_count_cannot_be_decremented() -> None:
+    store = make_store()
+    created = await store.create(deployment())
+    counted = await store.update_status(
+        attrs.evolve(created, status=attrs.evolve(created.status, collision_count=2))
+    )
+    with pytest.raises(Invalid) as caught:
+        await store.update_status(
+            attrs.evolve(counted, status=attrs.evolve(counted.status, collision_count=1))
+        )
+    assert [str(cause) for cause in caught.value.causes] == [
+        "status.collisionCount: Invalid value: 1: cannot be decremented"
+    ]
+
+
+async def test_a_replica_set_status_update_is_validated() -> None:
+    store = make_store()
+    spec = deployment().spec
+    rs = ReplicaSet(
+        metadata=ObjectMeta(name="web"),
+        spec=ReplicaSetSpec(replicas=1, selector=spec.selector, template=spec.template),
+    )
+    created = await store.create(rs)
+    bad = ReplicaSetStatus(replicas=1, fully_labeled_replicas=2, observed_generation=-1)
+    with pytest.raises(Invalid) as caught:
+        await store.update_status(attrs.evolve(created, status=bad))
+    assert [str(cause) for cause in caught.value.causes] == [
+        "status.observedGeneration: Invalid value: -1: must be greater than or equal to 0",
+        "status.fullyLabeledReplicas: Invalid value: 2: cannot be greater than status.replicas",
+    ]
 
 
 async def test_update_ignores_status_of_kinds_with_status_subresource() -> None:
