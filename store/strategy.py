@@ -696,6 +696,33 @@ def _validate_deployment_status(new: Object, old: Object) -> Iterator[FieldError
         )
 
 
+_IMMUTABLE_WHEN_SET = "field is immutable when `immutable` is set"
+
+
+def _validate_config_map_update(new: Object, old: Object) -> Iterator[FieldError]:
+    """ValidateConfigMapUpdate: an immutable ConfigMap keeps its data and stays immutable."""
+    new_map, old_map = cast(models.ConfigMap, new), cast(models.ConfigMap, old)
+    if old_map.immutable:
+        if not new_map.immutable:
+            yield FieldError.forbidden("immutable", _IMMUTABLE_WHEN_SET)
+        if new_map.data != old_map.data:
+            yield FieldError.forbidden("data", _IMMUTABLE_WHEN_SET)
+        if new_map.binary_data != old_map.binary_data:
+            yield FieldError.forbidden("binaryData", _IMMUTABLE_WHEN_SET)
+
+
+def _validate_secret_update(new: Object, old: Object) -> Iterator[FieldError]:
+    """ValidateSecretUpdate: the type never changes; an immutable Secret keeps its data."""
+    new_secret, old_secret = cast(models.Secret, new), cast(models.Secret, old)
+    if new_secret.type != old_secret.type:
+        yield FieldError.invalid("type", new_secret.type, "field is immutable")
+    if old_secret.immutable:
+        if not new_secret.immutable:
+            yield FieldError.forbidden("immutable", _IMMUTABLE_WHEN_SET)
+        if new_secret.data != old_secret.data:
+            yield FieldError.forbidden("data", _IMMUTABLE_WHEN_SET)
+
+
 _KIND_VALIDATORS: dict[type[Object], Callable[[Object], Iterator[FieldError]]] = {
     Deployment: _validate_deployment,
     ReplicaSet: _validate_replica_set,
@@ -712,6 +739,8 @@ _KIND_UPDATE_VALIDATORS: dict[type[Object], Callable[[Object, Object], Iterator[
     Pod: _validate_pod_update,
     Deployment: _validate_selector_immutable,
     ReplicaSet: _validate_selector_immutable,
+    models.ConfigMap: _validate_config_map_update,
+    models.Secret: _validate_secret_update,
 }
 
 

@@ -46,6 +46,7 @@ from store.models import (
     ReplicaSetSpec,
     ReplicaSetStatus,
     RollingUpdateDeployment,
+    Secret,
     Service,
     ServicePort,
     ServiceSpec,
@@ -431,6 +432,30 @@ async def test_create_twice_raises_already_exists() -> None:
         await store.create(pod())
     assert caught.value.message == 'pods "web" already exists'
     assert caught.value.code == 409
+
+
+async def test_an_immutable_config_map_keeps_its_data_and_stays_immutable() -> None:
+    store = make_store()
+    created = await store.create(ConfigMap(metadata=ObjectMeta(name="cfg"), data={"a": "1"}, immutable=True))
+    revision = store.revision
+    with pytest.raises(Invalid) as caught:
+        await store.update(attrs.evolve(created, data={"a": "2"}, immutable=False))
+    assert [str(cause) for cause in caught.value.causes] == [
+        "immutable: Forbidden: field is immutable when `immutable` is set",
+        "data: Forbidden: field is immutable when `immutable` is set",
+    ]
+    assert store.revision == revision
+
+
+async def test_a_secret_keeps_its_type_and_an_immutable_one_its_data() -> None:
+    store = make_store()
+    created = await store.create(Secret(metadata=ObjectMeta(name="s"), data={"a": "MQ=="}, immutable=True))
+    with pytest.raises(Invalid) as caught:
+        await store.update(attrs.evolve(created, type="kubernetes.io/tls", data={"a": "Mg=="}))
+    assert [str(cause) for cause in caught.value.causes] == [
+        'type: Invalid value: "kubernetes.io/tls": field is immutable',
+        "data: Forbidden: field is immutable when `immutable` is set",
+    ]
 
 
 async def test_stale_update_raises_conflict_and_changes_nothing() -> None:
