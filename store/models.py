@@ -562,7 +562,10 @@ class ConfigMap(Object):
 
 @attrs.frozen(kw_only=True)
 class Secret(Object):
-    """A Secret; ``data`` holds base64 strings as on the wire, ``string_data`` plain ones."""
+    """A Secret; ``data`` holds base64 strings as on the wire, ``string_data`` plain ones.
+
+    As the apiserver does, the store writes ``string_data`` into ``data`` and keeps none of it.
+    """
 
     api_version: ClassVar[str] = "v1"
     kind: ClassVar[str] = "Secret"

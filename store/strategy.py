@@ -9,6 +9,7 @@ Custom kinds get the metadata rules only.
 
 from __future__ import annotations
 
+import base64
 import functools
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -17,7 +18,7 @@ from typing import Any, cast
 import attrs
 
 from store import models
-from store.frozen import FrozenDict
+from store.frozen import EMPTY, FrozenDict
 from store.models import (
     Deployment,
     DeploymentSpec,
@@ -92,7 +93,18 @@ def default(obj: Object) -> Object:
     """Fill in the defaults the apiserver fills when it decodes an object (SetDefaults_*)."""
     if isinstance(obj, Deployment):
         return _default_deployment(obj)
+    if isinstance(obj, models.Secret) and obj.string_data:
+        return _merge_string_data(obj)
     return obj
+
+
+def _merge_string_data(secret: models.Secret) -> models.Secret:
+    """Convert_v1_Secret_To_core_Secret: stringData is written into data (winning over it) and dropped.
+
+    The internal Secret has no stringData, so a stored Secret never carries it.
+    """
+    encoded = {key: base64.b64encode(value.encode()).decode() for key, value in secret.string_data.items()}
+    return attrs.evolve(secret, data=FrozenDict({**secret.data, **encoded}), string_data=EMPTY)
 
 
 def _default_deployment(deployment: Deployment) -> Deployment:

@@ -458,6 +458,17 @@ async def test_a_secret_keeps_its_type_and_an_immutable_one_its_data() -> None:
     ]
 
 
+async def test_secret_string_data_is_stored_in_data() -> None:
+    store = make_store()
+    created = await store.create(
+        Secret(
+            metadata=ObjectMeta(name="s"), data={"a": "MQ==", "b": "Mg=="}, string_data={"b": "two", "c": "é"}
+        )
+    )
+    assert dict(created.data) == {"a": "MQ==", "b": "dHdv", "c": "w6k="}
+    assert not created.string_data
+
+
 async def test_stale_update_raises_conflict_and_changes_nothing() -> None:
     store = make_store()
     created = await store.create(pod())
