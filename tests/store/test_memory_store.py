@@ -812,6 +812,18 @@ async def test_list_filters_by_namespace_labels_and_fields() -> None:
     assert [p.metadata.name for p in not_web.items] == ["c"]
 
 
+async def test_pods_select_on_host_network_and_services_on_type_and_cluster_ip() -> None:
+    store = make_store()
+    await store.create(pod())
+    node_port = ServiceSpec(type="NodePort", ports=[ServicePort(port=80)])
+    service = await store.create(Service(metadata=ObjectMeta(name="web"), spec=node_port))
+    assert len((await store.list(Pod, field_selector="spec.hostNetwork=false")).items) == 1
+    selected = await store.list(
+        Service, field_selector=f"spec.type=NodePort,spec.clusterIP={service.spec.cluster_ip}"
+    )
+    assert [s.metadata.name for s in selected.items] == ["web"]
+
+
 async def test_list_with_unsupported_field_is_bad_request() -> None:
     store = make_store()
     with pytest.raises(BadRequest) as caught:
