@@ -43,6 +43,7 @@ from store.validation import (
     is_dns1123_subdomain,
     is_qualified_name,
     is_valid_label_value,
+    is_valid_port_name,
     mask_trailing_dash,
     parse_int64,
 )
@@ -583,29 +584,82 @@ def _validate_pod(obj: Object) -> Iterator[FieldError]:
 
 
 def _validate_service(obj: Object) -> Iterator[FieldError]:
+    """ValidateService, for the fields modelled here, in its order."""
     spec = cast(models.Service, obj).spec
+    headless = spec.cluster_ip == "None"
+    if not spec.ports and not headless and spec.type != "ExternalName":
+        yield FieldError.required("spec.ports")
+    if spec.type in ("NodePort", "LoadBalancer") and headless:
+        yield FieldError.invalid(
+            "spec.clusterIPs[0]", "None", f"may not be set to 'None' for {spec.type} services"
+        )
+    if spec.type == "ExternalName":
+        if spec.cluster_ip or spec.cluster_ips:
+            yield FieldError.forbidden("spec.clusterIPs", "may not be set for ExternalName services")
+        # The CNAME may end in a dot to mark it fully qualified.
+        cname = spec.external_name.removesuffix(".")
+        if not cname:
+            yield FieldError.required("spec.externalName")
+        for message in _dns_subdomain_errors(cname) if cname else ():
+            yield FieldError.invalid("spec.externalName", cname, message)
+    names: set[str] = set()
+    for index, port in enumerate(spec.ports):
+        yield from _validate_service_port(port, f"spec.ports[{index}]", len(spec.ports) > 1, names)
+    yield from validate_labels(spec.selector, "spec.selector")
     if spec.type not in ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName"):
         yield FieldError(
             "spec.type",
-            f'Unsupported value: "{spec.type}": supported values: "ClusterIP", "ExternalName",'
-            ' "LoadBalancer", "NodePort"',
+            f"Unsupported value: {go_repr(spec.type)}: supported values: "
+            '"ClusterIP", "ExternalName", "LoadBalancer", "NodePort"',
         )
-    if not spec.ports and spec.type != "ExternalName" and spec.cluster_ip != "None":
-        yield FieldError("spec.ports", "Required value")
-    names: set[str] = set()
+    seen: set[tuple[str, int]] = set()
     for index, port in enumerate(spec.ports):
-        where = f"spec.ports[{index}]"
-        if len(spec.ports) > 1 and not port.name:
-            yield FieldError(f"{where}.name", "Required value")
-        if port.name in names:
-            yield FieldError(f"{where}.name", f'Duplicate value: "{port.name}"')
-        names.add(port.name)
-        if not 1 <= port.port <= 65535:
+        # Duplicate (protocol, port) pairs print as Go prints the internal ServicePort key.
+        if (port.protocol, port.port) in seen:
             yield FieldError(
-                f"{where}.port",
-                f"Invalid value: {port.port}: must be between 1 and 65535, inclusive",
+                f"spec.ports[{index}]",
+                f'Duplicate value: core.ServicePort{{Name:"", Protocol:{go_repr(port.protocol)},'
+                f" AppProtocol:(*string)(nil), Port:{port.port},"
+                ' TargetPort:intstr.IntOrString{Type:0, IntVal:0, StrVal:""}, NodePort:0}',
             )
-    yield from validate_labels(spec.selector, "spec.selector")
+        seen.add((port.protocol, port.port))
+
+
+_PORT_PROTOCOLS = ("SCTP", "TCP", "UDP")
+
+
+def _validate_service_port(
+    port: models.ServicePort, path: str, name_required: bool, names: set[str]
+) -> Iterator[FieldError]:
+    """validateServicePort."""
+    if name_required and not port.name:
+        yield FieldError.required(f"{path}.name")
+    elif port.name:
+        for message in _dns_label_errors(port.name):
+            yield FieldError.invalid(f"{path}.name", port.name, message)
+        if port.name in names:
+            yield FieldError(f"{path}.name", f"Duplicate value: {go_repr(port.name)}")
+        names.add(port.name)
+    if not 1 <= port.port <= 65535:
+        yield FieldError(
+            f"{path}.port", f"Invalid value: {port.port}: must be between 1 and 65535, inclusive"
+        )
+    if not port.protocol:
+        yield FieldError.required(f"{path}.protocol")
+    elif port.protocol not in _PORT_PROTOCOLS:
+        yield FieldError(
+            f"{path}.protocol",
+            f'Unsupported value: {go_repr(port.protocol)}: supported values: "SCTP", "TCP", "UDP"',
+        )
+    # An unset (0 or "") targetPort is defaulted to the port (SetDefaults_Service): nothing to check.
+    target = port.target_port
+    if isinstance(target, int) and target and not 1 <= target <= 65535:
+        yield FieldError(
+            f"{path}.targetPort", f"Invalid value: {target}: must be between 1 and 65535, inclusive"
+        )
+    elif isinstance(target, str) and target:
+        for message in is_valid_port_name(target):
+            yield FieldError.invalid(f"{path}.targetPort", target, message)
 
 
 def _validate_pod_update(new: Object, old: Object) -> Iterator[FieldError]:

@@ -130,6 +130,26 @@ def is_dns1035_label(value: str) -> list[str]:
     return errors
 
 
+def is_valid_port_name(port: str) -> list[str]:
+    """Problems with ``port`` as an IANA service name (a named container or target port)."""
+    errors: list[str] = []
+    if _go_len(port) > 15:
+        errors.append(_max_len_error(15))
+    if not _PORT_NAME_CHARSET_RE.fullmatch(port):
+        errors.append("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)")
+    if not _PORT_NAME_LETTER_RE.search(port):
+        errors.append("must contain at least one letter (a-z)")
+    if "--" in port:
+        errors.append("must not contain consecutive hyphens")
+    if port and (port[0] == "-" or port[-1] == "-"):
+        errors.append("must not begin or end with a hyphen")
+    return errors
+
+
+_PORT_NAME_CHARSET_RE = re.compile("[-a-z0-9]+")
+_PORT_NAME_LETTER_RE = re.compile("[a-z]")
+
+
 def mask_trailing_dash(prefix: str) -> str:
     """apimachinery's maskTrailingDash, for checking a generateName prefix with the name rules.
 

@@ -414,6 +414,54 @@ async def test_cluster_scoped_object_cannot_have_namespaced_owner() -> None:
     assert store.revision == revision
 
 
+def service(name: str = "web", **spec: Any) -> Service:
+    return Service(metadata=ObjectMeta(name=name), spec=ServiceSpec(**spec))
+
+
+@pytest.mark.parametrize(
+    ("spec", "errors"),
+    [
+        (
+            {"type": "NodePort", "cluster_ip": "None", "ports": [ServicePort(port=80)]},
+            ["spec.clusterIPs[0]: Invalid value: \"None\": may not be set to 'None' for NodePort services"],
+        ),
+        (
+            {"type": "ExternalName", "cluster_ip": "10.96.0.50"},
+            [
+                "spec.clusterIPs: Forbidden: may not be set for ExternalName services",
+                "spec.externalName: Required value",
+            ],
+        ),
+        (
+            {"ports": [ServicePort(name="a", port=80), ServicePort(name="b", port=80)]},
+            [
+                'spec.ports[1]: Duplicate value: core.ServicePort{Name:"", Protocol:"TCP",'
+                " AppProtocol:(*string)(nil), Port:80,"
+                ' TargetPort:intstr.IntOrString{Type:0, IntVal:0, StrVal:""}, NodePort:0}'
+            ],
+        ),
+        (
+            {"ports": [ServicePort(name="Web", port=80, protocol="HTTP", target_port="http--x")]},
+            [
+                'spec.ports[0].name: Invalid value: "Web": a lowercase RFC 1123 label must consist of'
+                " lower case alphanumeric characters or '-', and must start and end with an alphanumeric"
+                " character (e.g. 'my-name',  or '123-abc', regex used for validation is"
+                " '[a-z0-9]([-a-z0-9]*[a-z0-9])?')",
+                'spec.ports[0].protocol: Unsupported value: "HTTP": supported values: "SCTP", "TCP", "UDP"',
+                'spec.ports[0].targetPort: Invalid value: "http--x": must not contain consecutive hyphens',
+            ],
+        ),
+    ],
+)
+async def test_service_validation_as_validate_service(spec: dict[str, Any], errors: list[str]) -> None:
+    store = make_store()
+    revision = store.revision
+    with pytest.raises(Invalid) as caught:
+        await store.create(service(**spec))
+    assert [str(cause) for cause in caught.value.causes] == errors
+    assert store.revision == revision
+
+
 # --- errors --------------------------------------------------------------------------------------
 
 
