@@ -393,12 +393,7 @@ def _validate_pod_spec(spec: models.PodSpec, path: str) -> Iterator[FieldError]:
                 seen.add(container.name)
             if not container.image:
                 yield FieldError(f"{where}.image", "Required value")
-            for port_index, port in enumerate(container.ports):
-                if not 1 <= port.container_port <= 65535:
-                    yield FieldError(
-                        f"{where}.ports[{port_index}].containerPort",
-                        f"Invalid value: {port.container_port}: must be between 1 and 65535, inclusive",
-                    )
+            yield from _validate_container_ports(container.ports, f"{where}.ports")
     if spec.restart_policy not in ("Always", "OnFailure", "Never"):
         if not spec.restart_policy:
             yield FieldError.required(f"{path}.restartPolicy")
@@ -409,6 +404,39 @@ def _validate_pod_spec(spec: models.PodSpec, path: str) -> Iterator[FieldError]:
                 ' supported values: "Always", "OnFailure", "Never"',
             )
     yield from validate_labels(spec.node_selector, f"{path}.nodeSelector")
+
+
+def _validate_container_ports(ports: Sequence[models.ContainerPort], path: str) -> Iterator[FieldError]:
+    """validateContainerPorts: names unique within the container, numbers in range, known protocols."""
+    names: set[str] = set()
+    for index, port in enumerate(ports):
+        where = f"{path}[{index}]"
+        if port.name:
+            messages = is_valid_port_name(port.name)
+            for message in messages:
+                yield FieldError.invalid(f"{where}.name", port.name, message)
+            if not messages and port.name in names:
+                yield FieldError(f"{where}.name", f"Duplicate value: {go_repr(port.name)}")
+            names.add(port.name)
+        if port.container_port == 0:
+            yield FieldError.required(f"{where}.containerPort")
+        elif not 1 <= port.container_port <= 65535:
+            yield FieldError(
+                f"{where}.containerPort",
+                f"Invalid value: {port.container_port}: must be between 1 and 65535, inclusive",
+            )
+        if port.host_port and not 1 <= port.host_port <= 65535:
+            yield FieldError(
+                f"{where}.hostPort",
+                f"Invalid value: {port.host_port}: must be between 1 and 65535, inclusive",
+            )
+        if not port.protocol:
+            yield FieldError.required(f"{where}.protocol")
+        elif port.protocol not in _PORT_PROTOCOLS:
+            yield FieldError(
+                f"{where}.protocol",
+                f'Unsupported value: {go_repr(port.protocol)}: supported values: "SCTP", "TCP", "UDP"',
+            )
 
 
 def _nonnegative(value: int, path: str) -> Iterator[FieldError]:

@@ -27,6 +27,7 @@ from store import (
 from store.models import (
     ConfigMap,
     Container,
+    ContainerPort,
     Deployment,
     DeploymentSpec,
     DeploymentStrategy,
@@ -610,6 +611,27 @@ async def test_a_workload_template_must_restart_always() -> None:
         'spec.template.spec.restartPolicy: Unsupported value: "Never": supported values: "Always"'
     ]
     assert store.revision == revision
+
+
+async def test_container_ports_are_validated_as_validate_container_ports() -> None:
+    ports = [
+        ContainerPort(name="http", container_port=0),
+        ContainerPort(name="http", container_port=80, host_port=70000, protocol="HTTP"),
+        ContainerPort(name="Metrics", container_port=9090),
+    ]
+    container = Container(name="app", image="nginx", ports=ports)
+    bad = attrs.evolve(pod(), spec=attrs.evolve(pod().spec, containers=[container]))
+    with pytest.raises(Invalid) as caught:
+        await make_store().create(bad)
+    assert [str(c) for c in caught.value.causes] == [
+        "spec.containers[0].ports[0].containerPort: Required value",
+        'spec.containers[0].ports[1].name: Duplicate value: "http"',
+        "spec.containers[0].ports[1].hostPort: Invalid value: 70000: must be between 1 and 65535, inclusive",
+        'spec.containers[0].ports[1].protocol: Unsupported value: "HTTP":'
+        ' supported values: "SCTP", "TCP", "UDP"',
+        'spec.containers[0].ports[2].name: Invalid value: "Metrics": must contain only alpha-numeric'
+        " characters (a-z, 0-9), and hyphens (-)",
+    ]
 
 
 async def test_a_pod_restart_policy_must_be_one_kubernetes_knows() -> None:
