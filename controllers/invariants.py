@@ -28,6 +28,11 @@ class RolloutBounds:
     what it has read); `violations` lists each bound broken, `revisions` counts the writes checked.
     Available means active and Ready: it assumes minReadySeconds 0, where availability changes only
     with a write.
+
+    The availability floor rises with a generation only once the Deployment is complete at it and every
+    ReplicaSet it owns has had its current spec observed by the ReplicaSet controller. A Deployment's
+    status is summed from ReplicaSet statuses, so it can report complete while a ReplicaSet controller
+    has yet to act on a spec it saw on the way (scaled 1 → 0 → 1, it may still delete the pod for 0).
     """
 
     def __init__(self, store: MemoryStore, namespace: str, name: str) -> None:
@@ -43,6 +48,8 @@ class RolloutBounds:
         self._limits: dict[int, tuple[int, int]] = {}
         self._complete_generation: int | None = None
         self._replicas: dict[str, int] = {}
+        # Owned ReplicaSets whose status has not yet observed their generation.
+        self._unobserved: set[str] = set()
         self._total = 0
         self._available: set[str] = set()
         self.revisions = 0
@@ -116,6 +123,7 @@ class RolloutBounds:
             self._limits.clear()
             self._complete_generation = None
             self._replicas.clear()
+            self._unobserved.clear()
             self._total = 0
             self._available.clear()
             return
@@ -127,7 +135,7 @@ class RolloutBounds:
                 util.min_available(deployment),
             ),
         )
-        if util.deployment_complete(deployment, deployment.status):
+        if not self._unobserved and util.deployment_complete(deployment, deployment.status):
             self._complete_generation = deployment.metadata.generation
 
     def _owned(self, obj: Object, owner_uid: str | None) -> bool:
@@ -138,9 +146,12 @@ class RolloutBounds:
         deployment_uid = self.deployment.metadata.uid if self.deployment is not None else None
         uid = rs.metadata.uid
         before = self._replicas.pop(uid, 0)
+        self._unobserved.discard(uid)
         after = 0
         if type_ is not EventType.DELETED and self._owned(rs, deployment_uid):
             after = self._replicas[uid] = rs.spec.replicas
+            if rs.status.observed_generation < rs.metadata.generation:
+                self._unobserved.add(uid)
         self._total += after - before
 
     def _apply_pod(self, type_: EventType, pod: Pod) -> None:

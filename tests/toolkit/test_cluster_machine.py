@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, Phase, settings
 
 from controllers.testing.machine import ClusterMachine
 from reconcile.testing import CrashBetweenWrites, Stale
-from store.models import DeploymentStrategy
+from store.models import DeploymentStrategy, RollingUpdateDeployment
 
 NIGHTLY = os.environ.get("HYPOTHESIS_PROFILE") == "nightly"
 
@@ -72,3 +72,27 @@ def test_a_collector_paused_before_the_example_stays_paused_after_it() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_a_deployment_scaled_to_zero_and_straight_back_breaks_no_rollout_bound() -> None:
+    # Found by the machine: scaled 1 -> 0 -> 1 before the ReplicaSet controller caught up, the
+    # Deployment's status (summed from the ReplicaSet's stale one) said complete at the last generation,
+    # and then the ReplicaSet controller, acting on the 0 it had seen, deleted the one pod. That is the
+    # scale to zero, not the rollout, so the availability floor must not have risen to 1 yet.
+    surge_one = DeploymentStrategy(
+        type="RollingUpdate", rolling_update=RollingUpdateDeployment(max_unavailable=0, max_surge=1)
+    )
+    machine = ClusterMachine()
+    try:
+        machine.boot(seed=0)
+        machine.create_deployment(app="web", replicas=0, strategy=surge_one, image="nginx:1.25")
+        machine.scale(app="web", replicas=1)
+        machine.quiesce()
+        machine.create_deployment(
+            app="api", replicas=0, strategy=DeploymentStrategy(type="Recreate"), image="nginx:1.25"
+        )
+        machine.scale(app="web", replicas=0)
+        machine.scale(app="web", replicas=1)
+        machine.quiesce()
+    finally:
+        machine.teardown()
