@@ -301,7 +301,8 @@ class Controller:
         except Crash:
             raise
         except TerminalError as exc:
-            queue.forget(request)
+            # Neither requeued nor forgotten (controller-runtime's reconcileHandler): if the object
+            # changes and a later reconcile fails, it backs off from where the earlier failures left off.
             metrics.reconciled(ReconcileOutcome.TERMINAL_ERROR, monotonic() - started)
             self._record_reconcile(manager, request, "terminal")
             log.error("reconcile failed terminally", error=str(exc))

@@ -110,7 +110,9 @@ class DeploymentController(Controller):
         try:
             return await self._sync(deployment)
         except Forbidden as exc:
-            # The namespace is terminating: every write will fail, so do not retry (upstream forgets the key).
+            # The namespace is terminating: every write will fail, so neither retry nor keep backing the
+            # key off (upstream's handleErr forgets it).
+            self.queue.forget(request)
             raise TerminalError(str(exc)) from exc
 
     async def _sync(self, deployment: Deployment) -> Result | None:

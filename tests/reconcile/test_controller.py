@@ -256,6 +256,34 @@ def test_terminal_error_is_not_retried() -> None:
     assert len(recording.requests) == 1
 
 
+def test_a_terminal_error_keeps_the_backoff_of_earlier_failures() -> None:
+    # controller-runtime's reconcileHandler neither requeues nor forgets a key on a TerminalError: the
+    # next failure, once the object changes, backs off from where the failures before it left off.
+    recording = Recording(
+        RuntimeError("boom"), RuntimeError("boom"), TerminalError("bad spec"), RuntimeError("boom"), None
+    )
+    times: list[float] = []
+
+    async def scenario(sim: Simulation) -> None:
+        original = recording.reconcile
+
+        async def timed(request: Request) -> Result | None:
+            times.append(sim.now)
+            return await original(request)
+
+        recording.reconcile = timed  # type: ignore[method-assign]
+        created = await sim.store.create(config_map("a"))
+        sim.manager.add(Controller("cms", recording, kind=ConfigMap))
+        await sim.settle()
+        await sim.advance(1)
+        await sim.store.update(attrs.evolve(created, data={"fixed": "yes"}))
+        await sim.settle()
+
+    Simulation().run(scenario)
+    assert len(recording.requests) == 5
+    assert [round(b - a, 6) for a, b in itertools.pairwise(times)][-1] == 0.02
+
+
 def test_max_retries_drops_the_key() -> None:
     recording = Recording(*[RuntimeError("boom")] * 10)
 
