@@ -121,11 +121,10 @@ class LeaderElector:
         if record != self._observed:
             self._observe(record)
         holder = record.holder_identity or ""
-        if (
-            holder
-            and holder != config.identity
-            and self._observed_at + config.lease_duration > self._clock.monotonic()
-        ):
+        # The lease is still valid for as long as its holder said it would be, from when we saw this
+        # record (client-go's isLeaseValid): the holder's duration, not ours, decides.
+        valid_until = self._observed_at + (record.lease_duration_seconds or 0)
+        if holder and holder != config.identity and valid_until > self._clock.monotonic():
             return False
         if holder == config.identity:
             renewed = attrs.evolve(record, renew_time=now)

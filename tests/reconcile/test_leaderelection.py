@@ -1,0 +1,51 @@
+"""Leader election on a Lease: what a candidate writes and when it may take a lease over, as client-go's."""
+
+from __future__ import annotations
+
+import anyio
+
+from reconcile import LeaderElectionConfig, VirtualClock
+from reconcile.leaderelection import LeaderElector
+from reconcile.randomness import Entropy
+from store import MemoryStore
+from store.models import Lease, LeaseSpec, ObjectMeta
+
+
+async def held_lease(store: MemoryStore, clock: VirtualClock, holder: str, seconds: int) -> Lease:
+    now = clock.now()
+    spec = LeaseSpec(
+        holder_identity=holder,
+        lease_duration_seconds=seconds,
+        acquire_time=now,
+        renew_time=now,
+        lease_transitions=0,
+    )
+    return await store.create(Lease(metadata=ObjectMeta(name="setpoint", namespace="kube-system"), spec=spec))
+
+
+async def lead_when_elected(elector: LeaderElector, led: list[float], clock: VirtualClock) -> None:
+    async def lead() -> None:
+        led.append(clock.monotonic())
+        await anyio.sleep_forever()
+
+    await elector.run(lead)
+
+
+def test_a_candidate_waits_out_the_lease_duration_the_holder_wrote_not_its_own() -> None:
+    # client-go's isLeaseValid: observed time plus the observed record's leaseDurationSeconds.
+    clock = VirtualClock()
+    led: list[float] = []
+
+    async def scenario() -> None:
+        store = MemoryStore(seed=1, clock=clock)
+        await held_lease(store, clock, "gone", 60)
+        config = LeaderElectionConfig(name="setpoint", identity="standby")  # 15 s of its own
+        elector = LeaderElector(store, config, clock=clock, rng=Entropy(1).stream("leader"))
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(lead_when_elected, elector, led, clock)
+            await clock.sleep(120)
+            tg.cancel_scope.cancel()
+
+    clock.run(scenario)
+    [taken] = led
+    assert 60.0 <= taken <= 60.0 + 2.0 * 2.2, taken
