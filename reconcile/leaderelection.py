@@ -97,12 +97,14 @@ class LeaderElector:
     async def _try_acquire_or_renew(self) -> bool:
         config = self._config
         now = self._clock.now()
+        # Whole seconds, cut down: client-go's int(LeaseDuration / time.Second).
+        seconds = int(config.lease_duration)
         try:
             lease = await self._store.get(Lease, config.name, config.namespace)
         except NotFound:
             fresh = LeaseSpec(
                 holder_identity=config.identity,
-                lease_duration_seconds=round(config.lease_duration),
+                lease_duration_seconds=seconds,
                 acquire_time=now,
                 renew_time=now,
                 lease_transitions=0,
@@ -126,16 +128,24 @@ class LeaderElector:
         valid_until = self._observed_at + (record.lease_duration_seconds or 0)
         if holder and holder != config.identity and valid_until > self._clock.monotonic():
             return False
+        # Every record written is made from our own config; a renewal keeps only the acquire time and
+        # the transitions of the lease we hold, a takeover counts one more transition.
+        transitions = record.lease_transitions or 0
         if holder == config.identity:
-            renewed = attrs.evolve(record, renew_time=now)
-        else:
-            renewed = attrs.evolve(
-                record,
+            renewed = LeaseSpec(
                 holder_identity=config.identity,
-                lease_duration_seconds=round(config.lease_duration),
+                lease_duration_seconds=seconds,
+                acquire_time=record.acquire_time,
+                renew_time=now,
+                lease_transitions=transitions,
+            )
+        else:
+            renewed = LeaseSpec(
+                holder_identity=config.identity,
+                lease_duration_seconds=seconds,
                 acquire_time=now,
                 renew_time=now,
-                lease_transitions=(record.lease_transitions or 0) + 1,
+                lease_transitions=transitions + 1,
             )
         try:
             await self._store.update(attrs.evolve(lease, spec=renewed))

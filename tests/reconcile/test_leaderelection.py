@@ -49,3 +49,45 @@ def test_a_candidate_waits_out_the_lease_duration_the_holder_wrote_not_its_own()
     clock.run(scenario)
     [taken] = led
     assert 60.0 <= taken <= 60.0 + 2.0 * 2.2, taken
+
+
+def test_the_lease_duration_written_is_whole_seconds_cut_down() -> None:
+    # LeaseDurationSeconds: int(LeaseDuration / time.Second), a truncation.
+    clock = VirtualClock()
+
+    async def scenario() -> LeaseSpec:
+        store = MemoryStore(seed=1, clock=clock)
+        config = LeaderElectionConfig(name="setpoint", identity="me", lease_duration=15.9)
+        elector = LeaderElector(store, config, clock=clock, rng=Entropy(1).stream("leader"))
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(lead_when_elected, elector, [], clock)
+            await clock.sleep(1)
+            tg.cancel_scope.cancel()
+        return (await store.get(Lease, "setpoint", "kube-system")).spec
+
+    assert clock.run(scenario).lease_duration_seconds == 15
+
+
+def test_a_renewal_writes_the_renewers_own_lease_duration() -> None:
+    # tryAcquireOrRenew builds every record it writes from its own config, keeping only the acquire
+    # time and the transitions of a lease it already holds.
+    clock = VirtualClock()
+
+    async def scenario() -> tuple[LeaseSpec, LeaseSpec]:
+        store = MemoryStore(seed=1, clock=clock)
+        before = (await held_lease(store, clock, "me", 60)).spec
+        config = LeaderElectionConfig(name="setpoint", identity="me")
+        elector = LeaderElector(store, config, clock=clock, rng=Entropy(1).stream("leader"))
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(lead_when_elected, elector, [], clock)
+            await clock.sleep(1)
+            tg.cancel_scope.cancel()
+        return before, (await store.get(Lease, "setpoint", "kube-system")).spec
+
+    before, after = clock.run(scenario)
+    assert after.lease_duration_seconds == 15
+    assert (after.holder_identity, after.acquire_time, after.lease_transitions) == (
+        "me",
+        before.acquire_time,
+        0,
+    )
