@@ -37,6 +37,10 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("setpoint.controller")
 
+#: How long a starting controller waits for the caches it reads to fill (controller-runtime's
+#: CacheSyncTimeout default) before it gives up and fails its manager.
+CACHE_SYNC_TIMEOUT = 120.0
+
 #: The name of the controller whose reconcile is running in this context (None outside reconciles).
 current_controller: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "setpoint_current_controller", default=None
@@ -136,6 +140,9 @@ class Controller:
     sees it as a delete). The reconciler still reads the whole cache.
     ``timeout`` bounds a single reconcile; ``max_retries`` drops a key after that many failures
     in a row (Kubernetes' Deployment and Endpoints controllers use 15); None retries for ever.
+    Workers start only once every cache the controller watches has synced; if that takes longer
+    than ``cache_sync_timeout`` seconds the controller fails with `TimeoutError`, and its manager
+    with it, as controller-runtime's does.
     """
 
     def __init__(
@@ -152,6 +159,7 @@ class Controller:
         timeout: float | None = None,
         max_retries: int | None = None,
         rate_limiter: RateLimiter[Request] | None = None,
+        cache_sync_timeout: float = CACHE_SYNC_TIMEOUT,
     ) -> None:
         if workers < 1:
             raise ValueError("a controller needs at least one worker")
@@ -167,6 +175,7 @@ class Controller:
         self.workers = workers
         self.timeout = timeout
         self.max_retries = max_retries
+        self.cache_sync_timeout = cache_sync_timeout
         self._rate_limiter = rate_limiter
         self._queue: WorkQueue[Request] | None = None
         self._busy = 0
@@ -227,6 +236,8 @@ class Controller:
         ids = manager.entropy.stream(f"reconcile-ids/{self.name}")
         handlers = self._connect(manager, queue)
         try:
+            # Handlers first, so that nothing is missed meanwhile; workers once every cache is full.
+            await self._wait_for_caches([informer for informer, _ in handlers])
             async with anyio.create_task_group() as tg:
                 for _ in range(self.workers):
                     tg.start_soon(self._work, queue, metrics, ids, manager)
@@ -236,6 +247,16 @@ class Controller:
                 informer.remove_handler(handler)
             queue.shut_down()
             self._queue = None
+
+    async def _wait_for_caches(self, informers: list[Informer[Any]]) -> None:
+        unsynced = [informer for informer in informers if not informer.has_synced]
+        if not unsynced:
+            return  # the usual case, caches synced before the manager started: no wait at all
+        with anyio.move_on_after(self.cache_sync_timeout) as waiting:
+            for informer in unsynced:
+                await informer.wait_synced()
+        if waiting.cancelled_caught:
+            raise TimeoutError(f"failed to wait for {self.name} caches to sync: timed out")
 
     def _connect(self, manager: Manager, queue: WorkQueue[Request]) -> list[tuple[Informer[Any], Any]]:
         primary = manager.informer(self.kind)

@@ -150,6 +150,7 @@ class Informer(Generic[M]):
         self._handlers: list[EventHandler[M]] = []
         self._revision = 0
         self._synced = False
+        self._synced_event = anyio.Event()
         self._progress = anyio.Event()
         self.relists = 0
         self.add_index(BY_NAMESPACE, index_by_namespace)
@@ -264,6 +265,10 @@ class Informer(Generic[M]):
     def remove_handler(self, handler: EventHandler[M]) -> None:
         self._handlers.remove(handler)
 
+    async def wait_synced(self) -> None:
+        """Wait until the initial list is in the cache (client-go's WaitForCacheSync)."""
+        await self._synced_event.wait()
+
     async def wait_for(self, revision: int) -> None:
         """Wait until the cache reflects at least store revision ``revision``."""
         while self._revision < revision:
@@ -276,6 +281,7 @@ class Informer(Generic[M]):
         async with anyio.create_task_group() as tg:
             await self._relist()
             self._synced = True
+            self._synced_event.set()
             task_status.started()
             if self._resync is not None:
                 tg.start_soon(self._resync_forever)

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
 import anyio
 import pytest
 
 from reconcile import Controller, LeaderElectionConfig, Manager, Request, VirtualClock
 from reconcile.randomness import Entropy
-from store import MemoryStore
-from store.models import ConfigMap, Lease, ObjectMeta
+from store import MemoryStore, Object
+from store.interface import ListResult
+from store.models import ConfigMap, Lease, Namespace, ObjectMeta, OwnerReference
+
+M = TypeVar("M", bound=Object)
 
 
 def test_start_returns_once_every_informer_has_synced_and_cancel_stops_everything() -> None:
@@ -107,3 +112,71 @@ def test_standby_takes_over_after_the_leader_stops_renewing_and_never_both_lead(
     # duration plus at most one jittered retry period (2 s × 2.2) to notice and take over.
     handover = moments["taken"] - moments["stopped"]
     assert 15.0 - 2.0 <= handover <= 15.0 + 4.4 + 0.2, handover
+
+
+class SlowListStore(MemoryStore):
+    """A store whose lists of ConfigMaps take ``seconds`` of the clock (an apiserver under load)."""
+
+    def __init__(self, clock: VirtualClock, seconds: float) -> None:
+        super().__init__(seed=1, clock=clock)
+        self._clock = clock
+        self._seconds = seconds
+
+    async def list(self, kind: type[M], **options: Any) -> ListResult[M]:
+        if kind is ConfigMap:
+            await self._clock.sleep(self._seconds)
+        return await super().list(kind, **options)
+
+
+def test_a_controller_added_to_a_running_manager_reconciles_only_once_its_caches_have_synced() -> None:
+    # controller-runtime's Controller.Start waits for every watched source to sync before it starts
+    # its workers: a reconcile never reads a cache that has not been filled yet.
+    clock = VirtualClock()
+    seen: list[tuple[float, bool, int]] = []
+
+    async def scenario() -> None:
+        store = SlowListStore(clock, seconds=1.0)
+        team = await store.create(Namespace(metadata=ObjectMeta(name="team")))
+        ref = OwnerReference(
+            api_version="v1", kind="Namespace", name="team", uid=team.metadata.uid, controller=True
+        )
+        await store.create(
+            ConfigMap(metadata=ObjectMeta(name="cm", namespace="team", owner_references=[ref]))
+        )
+        manager = Manager(store, clock=clock)
+        manager.informer(Namespace)  # the ConfigMap informer is made when the controller is added
+
+        async def reconcile(request: Request) -> None:
+            if request.name == "team":
+                informer = manager.informer(ConfigMap)
+                seen.append((clock.monotonic(), informer.has_synced, len(informer)))
+
+        async with anyio.create_task_group() as tg:
+            await tg.start(manager.run)
+            manager.add(Controller("ns", reconcile, kind=Namespace, owns=[ConfigMap]))
+            await clock.sleep(5)
+            tg.cancel_scope.cancel()
+
+    clock.run(scenario)
+    assert seen == [(1.0, True, 1)]
+
+
+async def ignore(request: Request) -> None:
+    return None
+
+
+def test_a_controller_whose_caches_do_not_sync_in_time_fails_the_manager() -> None:
+    # CacheSyncTimeout, 2 minutes by default: Start returns an error and the manager stops with it.
+    clock = VirtualClock()
+
+    async def scenario() -> float:
+        store = SlowListStore(clock, seconds=3600.0)
+        manager = Manager(store, clock=clock)
+        with pytest.raises(ExceptionGroup) as failure, anyio.fail_after(600):
+            async with anyio.create_task_group() as tg:
+                await tg.start(manager.run)
+                manager.add(Controller("cms", ignore, kind=ConfigMap))
+        assert failure.group_contains(TimeoutError, match="caches to sync")
+        return clock.monotonic()
+
+    assert clock.run(scenario) == 120.0
