@@ -136,8 +136,9 @@ class Controller:
     `Watch` (such a function and an update predicate). ``changed`` is the primary kind's update predicate.
     ``selects`` filters the primary kind's objects the way a field selector on its watch would (the
     kubelet's ``spec.nodeName`` watch, say): an add or delete of an object it rejects enqueues nothing,
-    an update only if it selects the old or the new object (leaving the selection is seen, as a watch
-    sees it as a delete). The reconciler still reads the whole cache.
+    an update only if it selects the old or the new object (entering or leaving the selection is seen
+    whatever ``changed`` says, as a watch sees it as an add or a delete). The reconciler still reads
+    the whole cache.
     ``timeout`` bounds a single reconcile; ``max_retries`` drops a key after that many failures
     in a row (Kubernetes' Deployment and Endpoints controllers use 15); None retries for ever.
     Workers start only once every cache the controller watches has synced; if that takes longer
@@ -383,7 +384,11 @@ class _EnqueueSelf:
 
 
 class _EnqueueSelected(_EnqueueSelf):
-    """`_EnqueueSelf` for the objects a filter selects (an update if it selects either side)."""
+    """`_EnqueueSelf` for the objects a filter selects (an update if it selects either side).
+
+    An update into or out of the selection is an add or a delete to a field-selected watch, so the
+    update predicate does not get to drop it.
+    """
 
     def __init__(self, queue: WorkQueue[Request], changed: Changed | None, selects: Selects) -> None:
         super().__init__(queue, changed)
@@ -394,8 +399,11 @@ class _EnqueueSelected(_EnqueueSelf):
             super().on_add(obj)
 
     def on_update(self, old: Object, new: Object) -> None:
-        if self._selects(new) or self._selects(old):
+        selects_new, selects_old = self._selects(new), self._selects(old)
+        if selects_new and selects_old:
             super().on_update(old, new)
+        elif selects_new or selects_old:
+            self._queue.add(request_for(new))
 
     def on_delete(self, obj: Object | DeletedFinalStateUnknown[Any]) -> None:
         if self._selects(final_state(obj)):

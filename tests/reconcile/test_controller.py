@@ -203,6 +203,32 @@ def test_an_object_filter_sees_only_selected_objects_and_updates_into_or_out_of_
     assert seen_delete == [Request("default", "seen")]
 
 
+def test_entering_or_leaving_the_selection_enqueues_whatever_the_update_predicate_says() -> None:
+    # To a field-selected watch these updates are an ADDED and a DELETED event, which an update
+    # predicate (controller-runtime's UpdateFunc) never sees.
+    recording = Recording()
+
+    def web(cm: ConfigMap) -> bool:
+        return cm.metadata.labels.get("tier") == "web"
+
+    async def scenario(sim: Simulation) -> list[list[Request]]:
+        sim.manager.add(Controller("cms", recording, kind=ConfigMap, selects=web, changed=data_only))
+        await sim.store.create(config_map("x"))
+        await sim.settle()
+        steps = []
+        for tier in ("web", "db"):
+            recording.requests.clear()
+            current = await sim.store.get(ConfigMap, "x", "default")
+            await sim.store.update(labelled(current, tier=tier))
+            await sim.settle()
+            steps.append(recording.requests[:])
+        return steps
+
+    joins, leaves = Simulation().run(scenario)
+    assert joins == [Request("default", "x")]
+    assert leaves == [Request("default", "x")]
+
+
 def test_an_error_retries_with_exponential_backoff() -> None:
     recording = Recording(RuntimeError("boom"), RuntimeError("boom"), None)
     times: list[float] = []
