@@ -1,8 +1,9 @@
 """Informer: a kind's objects kept in a local cache by list-then-watch, with indexes and event handlers.
 
 An informer lists its kind, then watches from the list's revision and applies every event to its cache
-before telling its handlers. When the watch ends with `Gone` it lists again and reconciles the cache with
-what it finds: objects that vanished meanwhile are delivered to ``on_delete`` wrapped in
+before telling its handlers. When the watch ends with `Gone` it waits out client-go's reflector backoff
+(800 ms doubling to 30 s, jittered, reset after 2 minutes without one), lists again and reconciles the
+cache with what it finds: objects that vanished meanwhile are delivered to ``on_delete`` wrapped in
 `DeletedFinalStateUnknown`, as client-go does. Objects are immutable values, so the cache hands out the
 stored objects themselves and readers need no copies.
 
@@ -35,6 +36,38 @@ BucketFunc = Callable[[M], str]
 FactsFunc = Callable[[M], Hashable]
 
 log = structlog.get_logger("setpoint.informer")
+
+#: client-go's reflector backoff, NewExponentialBackoffManager(800ms, 30s, 2min, 2.0, 1.0): the first
+#: wait, the longest, how long without a wait resets it, the growth factor and the jitter fraction.
+RELIST_BACKOFF = 0.8
+RELIST_BACKOFF_MAX = 30.0
+RELIST_BACKOFF_RESET = 120.0
+RELIST_BACKOFF_FACTOR = 2.0
+RELIST_BACKOFF_JITTER = 1.0
+
+
+class RelistBackoff:
+    """The wait before each relist, as client-go's exponential backoff manager hands them out.
+
+    Each wait is the current duration stretched by up to ``RELIST_BACKOFF_JITTER`` times itself; the
+    duration then doubles, up to `RELIST_BACKOFF_MAX`. A wait asked for more than
+    `RELIST_BACKOFF_RESET` seconds after the last one starts again from `RELIST_BACKOFF`.
+    """
+
+    def __init__(self, rng: Rng | None = None) -> None:
+        self._rng = rng
+        self._duration = RELIST_BACKOFF
+        self._last: float | None = None
+
+    def next(self, now: float) -> float:
+        if self._last is None or now - self._last > RELIST_BACKOFF_RESET:
+            self._duration = RELIST_BACKOFF
+        self._last = now
+        duration = self._duration
+        self._duration = min(duration * RELIST_BACKOFF_FACTOR, RELIST_BACKOFF_MAX)
+        if self._rng is not None:
+            duration += self._rng.random() * RELIST_BACKOFF_JITTER * duration
+        return duration
 
 
 @attrs.frozen
@@ -112,7 +145,8 @@ class Informer(Generic[M]):
 
     Run it with ``await task_group.start(informer.run)``: that returns once the initial list is cached.
     ``resync`` re-delivers every cached object to ``on_update`` every so many seconds (jittered up to
-    10 % from ``rng``), the way controllers use it to retry stalled work.
+    10 % from ``rng``), the way controllers use it to retry stalled work. ``backoff_rng`` jitters the
+    wait before a relist (none without it).
     """
 
     def __init__(
@@ -126,6 +160,7 @@ class Informer(Generic[M]):
         clock: Clock | None = None,
         resync: float | None = None,
         rng: Rng | None = None,
+        backoff_rng: Rng | None = None,
     ) -> None:
         if resync is not None and resync <= 0:
             raise ValueError("resync must be a positive number of seconds")
@@ -151,6 +186,8 @@ class Informer(Generic[M]):
         self._revision = 0
         self._synced = False
         self._synced_event = anyio.Event()
+        self._backoff = RelistBackoff(backoff_rng)
+        self._relisting = False
         self._progress = anyio.Event()
         self.relists = 0
         self.add_index(BY_NAMESPACE, index_by_namespace)
@@ -165,6 +202,11 @@ class Informer(Generic[M]):
     def has_synced(self) -> bool:
         """Whether the initial list is in the cache."""
         return self._synced
+
+    @property
+    def relisting(self) -> bool:
+        """Whether the watch ended and the informer is waiting to list again (or listing)."""
+        return self._relisting
 
     @property
     def revision(self) -> int:
@@ -289,9 +331,17 @@ class Informer(Generic[M]):
                 try:
                     await self._watch()
                 except Gone:
-                    log.debug("watch gone, relisting", kind=self._kind.kind, revision=self._revision)
                     self.relists += 1
-                    await self._relist()
+                    self._relisting = True
+                    try:
+                        wait = self._backoff.next(self._clock.monotonic())
+                        log.debug(
+                            "watch gone, relisting", kind=self._kind.kind, revision=self._revision, wait=wait
+                        )
+                        await self._clock.sleep(wait)
+                        await self._relist()
+                    finally:
+                        self._relisting = False
 
     async def _watch(self) -> None:
         watch = self._store.watch(

@@ -69,6 +69,7 @@ class Manager:
                 clock=self.clock,
                 resync=self._resync,
                 rng=self.entropy.stream(f"resync/{kind.kind}"),
+                backoff_rng=self.entropy.stream(f"relist/{kind.kind}"),
             )
             self._informers[kind] = informer
             if self._task_group is not None:
@@ -140,8 +141,10 @@ class Manager:
 
     @property
     def idle(self) -> bool:
-        """No controller has work queued or in progress."""
-        return all(controller.idle for controller in self._controllers)
+        """No controller has work queued or in progress, and no informer waits to relist."""
+        return all(controller.idle for controller in self._controllers) and not any(
+            informer.relisting for informer in self._informers.values()
+        )
 
     # --- running ------------------------------------------------------------------------------
 

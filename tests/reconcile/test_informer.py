@@ -286,3 +286,48 @@ def test_lists_stay_in_key_order_as_objects_come_and_go_between_reads() -> None:
             tg.cancel_scope.cancel()
 
     run(scenario)
+
+
+class ListTimingStore(MemoryStore):
+    """A memory store that notes the clock time of every list."""
+
+    def __init__(self, clock: VirtualClock, history: int) -> None:
+        super().__init__(seed=1, clock=clock, history=history)
+        self.list_times: list[float] = []
+        self._timer = clock
+
+    async def list(self, kind: Any, **options: Any) -> Any:
+        self.list_times.append(round(self._timer.monotonic(), 6))
+        return await super().list(kind, **options)
+
+
+def test_after_gone_the_informer_backs_off_before_it_lists_again() -> None:
+    # client-go's reflector runs ListAndWatch under a backoff manager (800 ms doubling to 30 s, reset
+    # after 2 minutes without a backoff): a watch that ends with Gone is relisted only after it.
+    clock = VirtualClock()
+
+    async def scenario() -> list[float]:
+        store = ListTimingStore(clock, history=4)
+        informer = Informer(store, ConfigMap, clock=clock)
+        names = (f"cm-{index}" for index in range(1000))
+
+        async def overflow() -> None:  # more writes than the history keeps: the watch ends with Gone
+            for _ in range(300):
+                await store.create(config_map(next(names)))
+
+        async with anyio.create_task_group() as tg:
+            await tg.start(informer.run)
+            await overflow()
+            await clock.sleep(0.5)
+            assert store.list_times == [0.0]  # Gone at 0 s, still waiting
+            await clock.sleep(1.0)
+            await overflow()  # at 1.5 s: the next wait is twice as long
+            await clock.sleep(200.0)
+            await overflow()  # at 201.5 s, long after the last backoff: back to 800 ms
+            await clock.sleep(5.0)
+            list_times = store.list_times[:]
+            assert await informer.differences() == []
+            tg.cancel_scope.cancel()
+        return list_times
+
+    assert clock.run(scenario) == [0.0, 0.8, 3.1, 202.3]
