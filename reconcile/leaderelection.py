@@ -31,7 +31,12 @@ JITTER_FACTOR = 1.2
 
 @attrs.frozen(kw_only=True)
 class LeaderElectionConfig:
-    """Where the lease lives and how long its terms are (client-go / controller-runtime defaults)."""
+    """Where the lease lives and how long its terms are (client-go / controller-runtime defaults).
+
+    ``release_on_cancel`` (client-go's ReleaseOnCancel, off by default as there): a candidate that stops
+    while it holds the lease gives it up, so that another need not wait for it to expire. Only safe if
+    everything the lease guards has stopped by then.
+    """
 
     name: str
     namespace: str = "kube-system"
@@ -39,6 +44,7 @@ class LeaderElectionConfig:
     lease_duration: float = 15.0
     renew_deadline: float = 10.0
     retry_period: float = 2.0
+    release_on_cancel: bool = False
 
     def __attrs_post_init__(self) -> None:
         if self.lease_duration <= self.renew_deadline:
@@ -77,6 +83,10 @@ class LeaderElector:
                 tg.cancel_scope.cancel()
         finally:
             self._leading = False
+            if self._config.release_on_cancel:
+                # Bounded like client-go's release, and shielded: it runs while we are being cancelled.
+                with anyio.move_on_after(self._config.renew_deadline, shield=True):
+                    await self._release()
             log.info("stopped leading", lease=self._config.name, identity=self._config.identity)
 
     async def _acquire(self) -> None:
@@ -153,6 +163,36 @@ class LeaderElector:
             return False
         self._observe(renewed)
         return True
+
+    async def _release(self) -> None:
+        """Give the lease up if we still hold it: no holder, a one-second duration (client-go's release)."""
+        config = self._config
+        while True:
+            try:
+                lease = await self._store.get(Lease, config.name, config.namespace)
+            except StoreError:
+                return
+            observed = self._observed
+            if observed is None or observed.holder_identity != config.identity:
+                return
+            if lease.spec.holder_identity != config.identity:
+                return  # taken over meanwhile: not ours to release
+            now = self._clock.now()
+            released = LeaseSpec(
+                holder_identity="",
+                lease_duration_seconds=1,
+                acquire_time=now,
+                renew_time=now,
+                lease_transitions=lease.spec.lease_transitions or 0,
+            )
+            try:
+                await self._store.update(attrs.evolve(lease, spec=released))
+            except Conflict:
+                continue  # a renewal raced the release: read again
+            except StoreError:
+                return
+            self._observe(released)
+            return
 
     def _observe(self, record: LeaseSpec) -> None:
         self._observed = record

@@ -91,3 +91,55 @@ def test_a_renewal_writes_the_renewers_own_lease_duration() -> None:
         before.acquire_time,
         0,
     )
+
+
+def test_release_on_cancel_hands_the_lease_over_at_once() -> None:
+    # ReleaseOnCancel: a leader stopped while leading writes an empty holder with a one-second
+    # duration (client-go's LeaderElector.release), so a standby need not wait out the lease.
+    clock = VirtualClock()
+    led: list[float] = []
+
+    async def scenario() -> LeaseSpec:
+        store = MemoryStore(seed=1, clock=clock)
+        entropy = Entropy(1)
+
+        def elector(identity: str, release: bool) -> LeaderElector:
+            config = LeaderElectionConfig(name="setpoint", identity=identity, release_on_cancel=release)
+            return LeaderElector(store, config, clock=clock, rng=entropy.stream(identity))
+
+        async with anyio.create_task_group() as outer:
+            async with anyio.create_task_group() as first:
+                first.start_soon(lead_when_elected, elector("first", True), [], clock)
+                await clock.sleep(1)
+                outer.start_soon(lead_when_elected, elector("second", False), led, clock)
+                await clock.sleep(9)
+                first.cancel_scope.cancel()  # stopped at 10 s
+            released = (await store.get(Lease, "setpoint", "kube-system")).spec
+            await clock.sleep(30)
+            outer.cancel_scope.cancel()
+        return released
+
+    released = clock.run(scenario)
+    assert (released.holder_identity, released.lease_duration_seconds, released.lease_transitions) == (
+        "",
+        1,
+        0,
+    )
+    [taken] = led
+    assert 10.0 < taken <= 10.0 + 2.0 * 2.2, taken
+
+
+def test_without_release_on_cancel_a_stopped_leader_keeps_its_lease_until_it_expires() -> None:
+    clock = VirtualClock()
+
+    async def scenario() -> LeaseSpec:
+        store = MemoryStore(seed=1, clock=clock)
+        config = LeaderElectionConfig(name="setpoint", identity="first")
+        elector = LeaderElector(store, config, clock=clock, rng=Entropy(1).stream("first"))
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(lead_when_elected, elector, [], clock)
+            await clock.sleep(1)
+            tg.cancel_scope.cancel()
+        return (await store.get(Lease, "setpoint", "kube-system")).spec
+
+    assert clock.run(scenario).holder_identity == "first"
