@@ -19,6 +19,7 @@ import attrs
 import structlog
 
 from reconcile.clock import Clock
+from reconcile.metrics import LeaderElectionMetrics
 from store import Conflict, NotFound, Store, StoreError
 from store.models import Lease, LeaseSpec, ObjectMeta
 from store.seams import Rng
@@ -58,11 +59,21 @@ class LeaderElectionConfig:
 class LeaderElector:
     """One candidate: `run` acquires the lease, calls ``lead`` while holding it, and returns when lost."""
 
-    def __init__(self, store: Store, config: LeaderElectionConfig, *, clock: Clock, rng: Rng) -> None:
+    def __init__(
+        self,
+        store: Store,
+        config: LeaderElectionConfig,
+        *,
+        clock: Clock,
+        rng: Rng,
+        metrics: LeaderElectionMetrics | None = None,
+    ) -> None:
         self._store = store
         self._config = config
         self._clock = clock
         self._rng = rng
+        self._metrics = metrics if metrics is not None else LeaderElectionMetrics(config.name)
+        self._metrics.leader_off()
         self._observed: LeaseSpec | None = None
         self._observed_at = 0.0
         self._leading = False
@@ -75,6 +86,7 @@ class LeaderElector:
         """Acquire, then run ``lead()`` until the lease can no longer be renewed (``lead`` is cancelled)."""
         await self._acquire()
         self._leading = True
+        self._metrics.leader_on()
         log.info("became leader", lease=self._config.name, identity=self._config.identity)
         try:
             async with anyio.create_task_group() as tg:
@@ -83,6 +95,7 @@ class LeaderElector:
                 tg.cancel_scope.cancel()
         finally:
             self._leading = False
+            self._metrics.leader_off()
             if self._config.release_on_cancel:
                 # Bounded like client-go's release, and shielded: it runs while we are being cancelled.
                 with anyio.move_on_after(self._config.renew_deadline, shield=True):

@@ -165,7 +165,11 @@ class Manager:
 
     async def _run_elected(self, config: LeaderElectionConfig) -> None:
         self._elector = LeaderElector(
-            self.store, config, clock=self.clock, rng=self.entropy.stream(f"leader/{config.identity}")
+            self.store,
+            config,
+            clock=self.clock,
+            rng=self.entropy.stream(f"leader/{config.identity}"),
+            metrics=self.metrics.leader_election(config.name),
         )
         while True:
             await self._elector.run(self._run_controllers)

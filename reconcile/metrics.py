@@ -12,6 +12,8 @@ or two tests, never share series). From it come:
 - `Metrics.controller`: the `ControllerMetrics` a controller's workers report to
   (``controller_runtime_*{controller}``), every series created at zero up front as controller-runtime does,
   so that dashboards and alerts see zeros rather than missing series.
+- `Metrics.leader_election`: the `LeaderElectionMetrics` a leader elector reports to
+  (``leader_election_master_status{name}``, client-go's leader metric as controller-runtime registers it).
 
 Both count in plain numbers and one collector in the registry turns them into metric families only when
 it is scraped: a reconcile pays a few integer additions, not a locked Prometheus child per increment.
@@ -237,28 +239,51 @@ class ControllerMetrics:
         self.reconcile_time.observe(seconds)
 
 
+class LeaderElectionMetrics:
+    """One lease's ``leader_election_master_status{name=...}``: whether this candidate leads it.
+
+    A candidate reports itself a standby from the moment it is made, as client-go's NewLeaderElector does.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.leading = False
+
+    def leader_on(self) -> None:
+        self.leading = True
+
+    def leader_off(self) -> None:
+        self.leading = False
+
+
 class _Collector:
-    """Turns the plain counts of every queue and controller into metric families when scraped."""
+    """Turns the plain counts of every queue, controller and lease into metric families when scraped."""
 
     def __init__(
         self,
         workqueues: dict[str, PrometheusWorkQueueMetrics],
         controllers: dict[str, ControllerMetrics],
+        leases: dict[str, LeaderElectionMetrics],
     ) -> None:
         self._workqueues = workqueues
         self._controllers = controllers
+        self._leases = leases
 
     def describe(self) -> Iterator[Metric]:
         # The names, for the registry's collision check, without reading any count.
-        return self._families([], [])
+        return self._families([], [], [])
 
     def collect(self) -> Iterator[Metric]:
         # Copied in one step each: the exposition server may collect from another thread.
-        return self._families(list(self._workqueues.values()), list(self._controllers.values()))
+        return self._families(
+            list(self._workqueues.values()), list(self._controllers.values()), list(self._leases.values())
+        )
 
     @staticmethod
     def _families(
-        workqueues: list[PrometheusWorkQueueMetrics], controllers: list[ControllerMetrics]
+        workqueues: list[PrometheusWorkQueueMetrics],
+        controllers: list[ControllerMetrics],
+        leases: list[LeaderElectionMetrics],
     ) -> Iterator[Metric]:
         name = ["name"]
         depth = GaugeMetricFamily(
@@ -354,6 +379,15 @@ class _Collector:
             active_workers,
         )
 
+        master_status = GaugeMetricFamily(
+            "leader_election_master_status",
+            "Whether this candidate leads the lease called name: 1 leader, 0 standby",
+            labels=["name"],
+        )
+        for lease in leases:
+            master_status.add_metric([lease.name], 1.0 if lease.leading else 0.0)
+        yield master_status
+
 
 class Metrics:
     """The metrics of one manager, in one registry: a series set per workqueue and per controller name."""
@@ -362,7 +396,8 @@ class Metrics:
         self.registry = registry if registry is not None else CollectorRegistry()
         self._workqueues: dict[str, PrometheusWorkQueueMetrics] = {}
         self._controllers: dict[str, ControllerMetrics] = {}
-        self.registry.register(_Collector(self._workqueues, self._controllers))
+        self._leases: dict[str, LeaderElectionMetrics] = {}
+        self.registry.register(_Collector(self._workqueues, self._controllers, self._leases))
 
     def workqueue(self, name: str) -> WorkQueueMetrics:
         """The series of the queue called ``name``, for that queue's ``metrics`` argument."""
@@ -377,6 +412,13 @@ class Metrics:
         if name not in self._controllers:
             self._controllers[name] = ControllerMetrics(name)
         return self._controllers[name]
+
+    def leader_election(self, name: str) -> LeaderElectionMetrics:
+        """The series of the lease called ``name`` (a standby until its elector leads)."""
+        _check_name(name)
+        if name not in self._leases:
+            self._leases[name] = LeaderElectionMetrics(name)
+        return self._leases[name]
 
 
 def _check_name(name: str) -> None:

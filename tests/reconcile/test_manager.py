@@ -180,3 +180,35 @@ def test_a_controller_whose_caches_do_not_sync_in_time_fails_the_manager() -> No
         return clock.monotonic()
 
     assert clock.run(scenario) == 120.0
+
+
+def test_leader_election_master_status_says_who_leads() -> None:
+    # client-go's leader metrics under controller-runtime's name: 1 on the leader, 0 on a standby,
+    # labelled with the lease's name.
+    clock = VirtualClock()
+
+    async def scenario() -> tuple[float | None, float | None]:
+        store = MemoryStore(seed=1, clock=clock)
+        entropy = Entropy(3)
+
+        def candidate(identity: str) -> Manager:
+            config = LeaderElectionConfig(name="setpoint", identity=identity)
+            return Manager(store, clock=clock, entropy=entropy, leader_election=config)
+
+        first, second = candidate("first"), candidate("second")
+        async with anyio.create_task_group() as tg:
+            await tg.start(first.run)
+            await clock.sleep(1)
+            await tg.start(second.run)
+            await clock.sleep(5)
+            assert first.is_leader and not second.is_leader
+            statuses = tuple(
+                manager.metrics.registry.get_sample_value(
+                    "leader_election_master_status", {"name": "setpoint"}
+                )
+                for manager in (first, second)
+            )
+            tg.cancel_scope.cancel()
+        return statuses
+
+    assert clock.run(scenario) == (1.0, 0.0)
