@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from controllers.cluster import Cluster
 from controllers.kubelet import NodeConfig
+from controllers.nodelifecycle import NODE_MONITOR_PERIOD
 from controllers.testing.invariants import builtin_invariants
 from controllers.testing.strategies import (
     StartNode,
@@ -50,6 +51,9 @@ from store.quantity import parse_quantity
 
 NAMESPACE = "default"
 APPS = ("web", "api")
+#: After the time of day has caught up with a step back: one Lease renewal (every 10 s) that is newer
+#: than any before the step, and one node monitor pass to see it.
+_NODE_HEALTH_CATCH_UP = 10.0 + NODE_MONITOR_PERIOD
 
 #: Three small nodes over two zones: enough to lose a node, a zone, or every zone.
 STANDARD_NODES = (
@@ -130,6 +134,12 @@ class ClusterMachine(SimulationMachine):
             super().arm_fault(fault)
 
     async def heal(self) -> None:
+        # A clock stepped back makes every heartbeat look older than the last one seen, until the time
+        # of day is past it; nodes may go NotReady meanwhile, as in Kubernetes. That cannot be undone,
+        # only waited out, so that the settle starts from current node health.
+        rewound = self.simulation.rewound()
+        if rewound:
+            await self.simulation.advance(rewound + _NODE_HEALTH_CATCH_UP)
         for node in self.nodes:
             self.cluster.kubelet.start_node(node.name)
             await self._edit(

@@ -64,6 +64,8 @@ class Simulation:
             metrics=metrics,
         )
         self._stack: AsyncExitStack | None = None
+        # The latest time of day shown before a step of the clock (see `rewound`).
+        self._latest_time_of_day: datetime | None = None
 
     def run(self, scenario: Callable[[Simulation], Awaitable[T]]) -> T:
         """Run ``scenario(self)`` on a new virtual-time event loop with the manager started."""
@@ -99,8 +101,19 @@ class Simulation:
 
     def jump_clock(self, seconds: float) -> None:
         """Step the time of day by ``seconds`` (an NTP step), leaving timers alone; noted as a fault."""
+        now = self.clock.now()
+        if self._latest_time_of_day is None or now > self._latest_time_of_day:
+            self._latest_time_of_day = now
         self.clock.jump(seconds)
         self.trace.record("fault", fault="clock-jump", seconds=seconds)
+
+    def rewound(self) -> float:
+        """Seconds the time of day is still behind the latest it showed before a step back (0 if none).
+
+        Until it catches up, times stamped now are older than times stamped before the step.
+        """
+        latest = self._latest_time_of_day
+        return 0.0 if latest is None else max((latest - self.clock.now()).total_seconds(), 0.0)
 
     async def advance(self, seconds: float) -> None:
         """Let ``seconds`` of virtual time pass, with everything running meanwhile."""

@@ -126,7 +126,8 @@ def faults(
             kind=st.one_of(st.none(), kind_names),
         ),
         # Backwards only a little: a step back of more than the lease grace makes every Lease renewal
-        # look old, and nodes flap NotReady until the clock catches up — in Kubernetes too.
+        # look old, and nodes flap NotReady until the clock catches up — in Kubernetes too. Steps add
+        # up, so a machine's heal waits out what is left of them before it settles.
         st.builds(JumpClock, seconds=st.sampled_from([-30.0, 30.0, 3600.0])),
     )
 

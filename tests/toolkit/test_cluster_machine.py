@@ -15,7 +15,7 @@ import os
 from hypothesis import HealthCheck, Phase, settings
 
 from controllers.testing.machine import ClusterMachine
-from reconcile.testing import CrashBetweenWrites, Stale
+from reconcile.testing import CrashBetweenWrites, JumpClock, Stale
 from store.models import DeploymentStrategy, RollingUpdateDeployment
 
 NIGHTLY = os.environ.get("HYPOTHESIS_PROFILE") == "nightly"
@@ -93,6 +93,24 @@ def test_a_deployment_scaled_to_zero_and_straight_back_breaks_no_rollout_bound()
         )
         machine.scale(app="web", replicas=0)
         machine.scale(app="web", replicas=1)
+        machine.quiesce()
+    finally:
+        machine.teardown()
+
+
+def test_a_settle_after_the_clock_stepped_back_past_the_grace_period_waits_node_health_out() -> None:
+    # Found by the machine: two steps back of 30 s made every Lease renewal look older than the last
+    # one seen until the time of day caught up, so 50 s on the node lifecycle controller marked every
+    # node NotReady, after the settle had called the cluster quiet.
+    machine = ClusterMachine()
+    try:
+        machine.boot(seed=0)
+        machine.arm(fault=JumpClock(seconds=-30.0))
+        machine.create_deployment(
+            app="web", replicas=1, strategy=DeploymentStrategy(type="Recreate"), image="nginx:1.25"
+        )
+        machine.quiesce()
+        machine.arm(fault=JumpClock(seconds=-30.0))
         machine.quiesce()
     finally:
         machine.teardown()
