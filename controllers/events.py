@@ -15,6 +15,10 @@ tools/record ``EventCorrelator`` with its defaults:
 Each cache holds the 4,096 most recently used keys. Time is the recorder's clock, so on virtual time
 the windows and the refill are virtual too. Events are best effort: a failure to write one is logged
 and never fails the caller.
+
+The recorder hands the correlator the parts of an event (`EventCorrelator.correlate_parts`) and makes
+only the event to write, none for a dropped one; the time of day it stamps the event with is the
+aggregation's time too.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from __future__ import annotations
 import weakref
 from collections import OrderedDict
 from datetime import datetime, timedelta
-from typing import Generic, TypeVar
+from typing import TypeVar
 
 import attrs
 import structlog
@@ -51,53 +55,54 @@ K = TypeVar("K")
 V = TypeVar("V")
 
 
-class LRUCache(Generic[K, V]):
-    """A map of at most ``size`` entries that forgets the least recently used one first."""
+class LRUCache(OrderedDict[K, V]):
+    """An ordered map of at most ``size`` entries that forgets the least recently used one first.
+
+    Callers on the hot path use it as the ordered map it is: a hit is ``get`` then ``move_to_end``, a
+    miss is `insert`. Values are never None, so ``get`` returning None means a miss.
+    """
 
     def __init__(self, size: int) -> None:
-        self._size = size
-        self._entries: OrderedDict[K, V] = OrderedDict()
+        super().__init__()
+        self.size = size
 
-    def get(self, key: K) -> V | None:
-        value = self._entries.get(key)
-        if value is not None:
-            self._entries.move_to_end(key)
-        return value
-
-    def add(self, key: K, value: V) -> None:
-        self._entries[key] = value
-        self._entries.move_to_end(key)
-        if len(self._entries) > self._size:
-            self._entries.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._entries)
+    def insert(self, key: K, value: V) -> None:
+        """Add a key not in the map as the most recently used, forgetting the oldest one if now too many."""
+        self[key] = value
+        if len(self) > self.size:
+            self.popitem(last=False)
 
 
 class TokenBucket:
-    """A token bucket on a clock: starts full at ``burst`` tokens and refills ``qps`` tokens a second."""
+    """A token bucket: starts full at ``burst`` tokens at time ``now`` and refills ``qps`` tokens a second."""
 
-    def __init__(self, qps: float, burst: int, clock: Clock) -> None:
+    __slots__ = ("_burst", "_last", "_qps", "_tokens")
+
+    def __init__(self, qps: float, burst: int, now: float) -> None:
         self._qps = qps
-        self._burst = burst
-        self._clock = clock
+        self._burst = float(burst)
         self._tokens = float(burst)
-        self._last = clock.monotonic()
-
-    def try_accept(self) -> bool:
-        """Take a token if there is one; whether there was."""
-        now = self._clock.monotonic()
-        self._tokens = min(float(self._burst), self._tokens + (now - self._last) * self._qps)
         self._last = now
-        if self._tokens >= 1.0:
-            self._tokens -= 1.0
+
+    def try_accept(self, now: float) -> bool:
+        """Take a token at monotonic time ``now`` if there is one; whether there was."""
+        tokens = min(self._burst, self._tokens + (now - self._last) * self._qps)
+        self._last = now
+        if tokens >= 1.0:
+            self._tokens = tokens - 1.0
             return True
+        self._tokens = tokens
         return False
 
 
+#: Source (component, host) and involved object (kind, namespace, name, uid, apiVersion).
 _SpamKey = tuple[str, str, str, str, str, str, str]
+#: The spam key, then type, reason, reporting component and reporting instance.
 _AggregateKey = tuple[str, str, str, str, str, str, str, str, str, str, str]
+#: Source, involved object (with its fieldPath), type, reason and message.
 _EventKey = tuple[str, str, str, str, str, str, str, str, str, str, str]
+#: An occurrence of an event as the logger remembers it: count, first timestamp, name, resource version.
+_Observation = tuple[int, datetime | None, str, str]
 
 
 def event_key(event: Event) -> _EventKey:
@@ -124,35 +129,26 @@ def spam_key(event: Event) -> _SpamKey:
     return (source.component, source.host, ref.kind, ref.namespace, ref.name, ref.uid, ref.api_version)
 
 
-def aggregate_key(event: Event) -> _AggregateKey:
-    """What makes events similar: everything but the message (EventAggregatorByReasonFunc)."""
-    return (
-        *spam_key(event),
-        event.type,
-        event.reason,
-        event.reporting_component,
-        event.reporting_instance,
-    )
-
-
 class SpamFilter:
     """Throttles the events a source records about one object (EventSourceObjectSpamFilter)."""
 
-    def __init__(self, clock: Clock, *, burst: int = SPAM_BURST, qps: float = SPAM_QPS) -> None:
-        self._clock = clock
+    def __init__(
+        self, *, burst: int = SPAM_BURST, qps: float = SPAM_QPS, size: int = LRU_CACHE_ENTRIES
+    ) -> None:
         self._burst = burst
         self._qps = qps
-        self._buckets: LRUCache[_SpamKey, TokenBucket] = LRUCache(LRU_CACHE_ENTRIES)
+        self._buckets: LRUCache[_SpamKey, TokenBucket] = LRUCache(size)
 
-    def filter(self, event: Event) -> bool:
-        """Whether to drop ``event``: its source is out of tokens for its object."""
-        key = spam_key(event)
-        bucket = self._buckets.get(key)
+    def accept(self, key: _SpamKey, now: float) -> bool:
+        """Whether to keep an event with spam key ``key`` at monotonic time ``now``: a token was left."""
+        buckets = self._buckets
+        bucket = buckets.get(key)
         if bucket is None:
-            bucket = TokenBucket(self._qps, self._burst, self._clock)
-        dropped = not bucket.try_accept()
-        self._buckets.add(key, bucket)
-        return dropped
+            bucket = TokenBucket(self._qps, self._burst, now)
+            buckets.insert(key, bucket)
+        else:
+            buckets.move_to_end(key)
+        return bucket.try_accept(now)
 
 
 @attrs.define
@@ -167,71 +163,80 @@ class EventAggregator:
 
     def __init__(
         self,
-        clock: Clock,
         *,
         max_events: int = AGGREGATE_MAX_EVENTS,
         interval_seconds: float = AGGREGATE_INTERVAL_SECONDS,
+        size: int = LRU_CACHE_ENTRIES,
     ) -> None:
-        self._clock = clock
         self._max_events = max_events
         self._interval = timedelta(seconds=interval_seconds)
-        self._records: LRUCache[_AggregateKey, _AggregateRecord] = LRUCache(LRU_CACHE_ENTRIES)
+        self._records: LRUCache[_AggregateKey, _AggregateRecord] = LRUCache(size)
 
-    def aggregate(self, event: Event) -> tuple[tuple[str, ...], datetime | None]:
-        """The key to deduplicate ``event`` by, and when it is aggregated, the aggregate's time.
+    def aggregate(self, key: _AggregateKey, message: str, now: datetime) -> bool:
+        """Count ``message`` among the similar events of ``key`` at ``now``; whether they are now too many.
 
-        The key is the event's own (`event_key`) until similar events are too many; it is then the
-        key they share (`aggregate_key`), and the event to record is the aggregate, made at that time.
+        Similar events (`EventAggregatorByReasonFunc`: all but the message alike) are too many when
+        `AGGREGATE_MAX_EVENTS` distinct messages came within the interval of one another; the event is
+        then recorded as their aggregate, deduplicated by ``key``, made at ``now``.
         """
-        now = self._clock.now()
-        key = aggregate_key(event)
-        record = self._records.get(key)
-        if record is None or now - record.last_timestamp > self._interval:
-            record = _AggregateRecord({}, now)
-        record.messages[event.message] = None
-        record.last_timestamp = now
-        self._records.add(key, record)
-        if len(record.messages) < self._max_events:
-            return event_key(event), None
+        records = self._records
+        record = records.get(key)
+        if record is None:
+            record = _AggregateRecord({message: None}, now)
+            records.insert(key, record)
+        else:
+            records.move_to_end(key)
+            if now - record.last_timestamp > self._interval:
+                record.messages = {message: None}
+            else:
+                record.messages[message] = None
+            record.last_timestamp = now
+        messages = record.messages
+        if len(messages) < self._max_events:
+            return False
         # Keep the set from growing past the maximum. client-go drops an arbitrary member; dropping
         # the oldest is one such choice, and a deterministic one.
-        del record.messages[next(iter(record.messages))]
-        return key, now
-
-
-@attrs.frozen
-class _Observation:
-    count: int
-    first_timestamp: datetime | None
-    name: str
-    resource_version: str
+        del messages[next(iter(messages))]
+        return True
 
 
 class EventLogger:
     """Counts occurrences of each event, so a repeat updates the first one (client-go's eventLogger)."""
 
-    def __init__(self) -> None:
-        self._seen: LRUCache[tuple[str, ...], _Observation] = LRUCache(LRU_CACHE_ENTRIES)
+    def __init__(self, size: int = LRU_CACHE_ENTRIES) -> None:
+        self._seen: LRUCache[tuple[str, ...], _Observation] = LRUCache(size)
 
     def observe(self, key: tuple[str, ...], first: _Observation) -> _Observation:
         """The occurrence an event seen under ``key`` is: ``first``, or the next of an earlier one."""
-        last = self._seen.get(key)
-        if last is not None and last.count > 0:
-            first = _Observation(last.count + 1, last.first_timestamp, last.name, last.resource_version)
-        self._seen.add(key, first)
+        seen = self._seen
+        last = seen.get(key)
+        if last is None:
+            seen.insert(key, first)
+            return first
+        seen.move_to_end(key)
+        count = last[0]
+        if count > 0:
+            first = (count + 1, last[1], last[2], last[3])
+        seen[key] = first
         return first
 
     def update_state(self, event: Event) -> None:
         """Remember ``event`` as written (its name and resource version) under its own key."""
+        seen = self._seen
+        key = event_key(event)
         meta = event.metadata
-        self._seen.add(
-            event_key(event),
-            _Observation(event.count, event.first_timestamp, meta.name, meta.resource_version),
-        )
+        seen[key] = (event.count, event.first_timestamp, meta.name, meta.resource_version)
+        seen.move_to_end(key)
+        if len(seen) > seen.size:
+            seen.popitem(last=False)
 
 
 class EventCorrelator:
-    """Aggregates, counts and filters events before they are written (client-go's EventCorrelator)."""
+    """Aggregates, counts and filters events before they are written (client-go's EventCorrelator).
+
+    `correlate` takes and returns events; `EventRecorder` calls `correlate_parts` with the parts of the
+    event it is about to make, and makes only the event to write.
+    """
 
     def __init__(
         self,
@@ -241,48 +246,102 @@ class EventCorrelator:
         qps: float = SPAM_QPS,
         max_events: int = AGGREGATE_MAX_EVENTS,
         interval_seconds: float = AGGREGATE_INTERVAL_SECONDS,
+        cache_size: int = LRU_CACHE_ENTRIES,
     ) -> None:
-        self._filter = SpamFilter(clock, burst=burst, qps=qps)
-        self._aggregator = EventAggregator(clock, max_events=max_events, interval_seconds=interval_seconds)
-        self._logger = EventLogger()
+        self._clock = clock
+        self._filter = SpamFilter(burst=burst, qps=qps, size=cache_size)
+        self._aggregator = EventAggregator(
+            max_events=max_events, interval_seconds=interval_seconds, size=cache_size
+        )
+        self._logger = EventLogger(cache_size)
 
     def correlate(self, event: Event) -> Event | None:
         """The event to write (a new one when its count is 1, else an update), or None to drop it."""
-        key, aggregated_at = self._aggregator.aggregate(event)
         meta = event.metadata
-        if aggregated_at is None:
-            first = _Observation(event.count, event.first_timestamp, meta.name, meta.resource_version)
-        else:
-            first = _Observation(1, aggregated_at, meta.name, "")
-        observed = self._logger.observe(key, first)
-        # The filter reads only the source and the involved object, which correlation keeps: the
-        # event it would see is built only when it passes.
-        if self._filter.filter(event):
+        now = self._clock.now()
+        first = (event.count, event.first_timestamp, meta.name, meta.resource_version)
+        observed = self.correlate_parts(
+            spam_key(event),
+            field_path=event.involved_object.field_path,
+            type_=event.type,
+            reason=event.reason,
+            message=event.message,
+            reporting_component=event.reporting_component,
+            reporting_instance=event.reporting_instance,
+            first=first,
+            now=now,
+            monotonic=self._clock.monotonic(),
+        )
+        if observed is None:
             return None
-        if aggregated_at is not None:
+        observation, aggregated = observed
+        count, first_timestamp, name, resource_version = observation
+        if aggregated:
             return Event(
-                metadata=ObjectMeta(
-                    name=observed.name,
-                    namespace=meta.namespace,
-                    resource_version=observed.resource_version,
-                ),
+                metadata=ObjectMeta(name=name, namespace=meta.namespace, resource_version=resource_version),
                 involved_object=event.involved_object,
                 reason=event.reason,
                 message=AGGREGATE_PREFIX + event.message,
                 source=event.source,
-                first_timestamp=observed.first_timestamp,
-                last_timestamp=aggregated_at,
-                count=observed.count,
+                first_timestamp=first_timestamp,
+                last_timestamp=now,
+                count=count,
                 type=event.type,
             )
-        if observed is first:
+        if observation is first:
             return event
         return attrs.evolve(
             event,
-            metadata=attrs.evolve(meta, name=observed.name, resource_version=observed.resource_version),
-            first_timestamp=observed.first_timestamp,
-            count=observed.count,
+            metadata=attrs.evolve(meta, name=name, resource_version=resource_version),
+            first_timestamp=first_timestamp,
+            count=count,
         )
+
+    def correlate_parts(
+        self,
+        key: _SpamKey,
+        *,
+        field_path: str,
+        type_: str,
+        reason: str,
+        message: str,
+        reporting_component: str,
+        reporting_instance: str,
+        first: _Observation,
+        now: datetime,
+        monotonic: float,
+    ) -> tuple[_Observation, bool] | None:
+        """Correlate an event given by its parts, at time of day ``now`` and monotonic time ``monotonic``.
+
+        ``key`` is its `spam_key`, ``first`` its own count, first timestamp, name and resource version.
+        None when the spam filter drops it; else the occurrence to write, and whether the event to
+        write is the aggregate of similar events (message ``AGGREGATE_PREFIX + message``, last
+        timestamp ``now``, no reporting component or instance) rather than the event itself.
+        """
+        aggregate_key = (*key, type_, reason, reporting_component, reporting_instance)
+        aggregated = self._aggregator.aggregate(aggregate_key, message, now)
+        if aggregated:
+            observed = self._logger.observe(aggregate_key, (1, now, first[2], ""))
+        else:
+            component, host, kind, namespace, name, uid, api_version = key
+            own_key = (
+                component,
+                host,
+                kind,
+                namespace,
+                name,
+                field_path,
+                uid,
+                api_version,
+                type_,
+                reason,
+                message,
+            )
+            observed = self._logger.observe(own_key, first)
+        # The filter reads only the source and the involved object, which correlation keeps.
+        if not self._filter.accept(key, monotonic):
+            return None
+        return observed, aggregated
 
     def update_state(self, event: Event) -> None:
         """Record what the store returned for a written event."""
@@ -298,38 +357,78 @@ class EventRecorder:
         self._source = EventSource(component=component, host=host)
         self._correlator = EventCorrelator(clock)
         self._stamps = _STAMPS.setdefault(store, _Stamps())
+        # The object of the last event, its reference and its spam key: an object is often the
+        # subject of several events in a row (a ReplicaSet's SuccessfulCreate, one per pod).
+        self._subject: Object | None = None
+        self._reference = ObjectReference()
+        self._spam_key: _SpamKey = (component, host, "", "", "", "", "")
+        # The time of day of the last stamp and its nanoseconds: many events fall on one instant.
+        self._stamp_time: datetime | None = None
+        self._stamp_nanos = 0
 
     async def event(self, obj: Object, type_: str, reason: str, message: str) -> None:
         """Record that ``reason``: ``message`` happened to ``obj``."""
         meta = obj.metadata
-        now = self._clock.now()
-        event = Event(
-            metadata=ObjectMeta(
-                name=f"{meta.name}.{self._unique_stamp(now):x}", namespace=meta.namespace or "default"
-            ),
-            involved_object=ObjectReference(
+        clock = self._clock
+        now = clock.now()
+        source = self._source
+        own_name = f"{meta.name}.{self._unique_stamp(now):x}"
+        if obj is not self._subject:
+            self._subject = obj
+            self._reference = ObjectReference(
                 api_version=obj.api_version,
                 kind=obj.kind,
                 namespace=meta.namespace,
                 name=meta.name,
                 uid=meta.uid,
                 resource_version=meta.resource_version,
-            ),
+            )
+            self._spam_key = (
+                source.component,
+                source.host,
+                obj.kind,
+                meta.namespace,
+                meta.name,
+                meta.uid,
+                obj.api_version,
+            )
+        # The event would be made now, with count 1; correlation decides which event is written, so
+        # only that one is made (and none when the spam filter drops it).
+        observed = self._correlator.correlate_parts(
+            self._spam_key,
+            field_path="",
+            type_=type_,
             reason=reason,
             message=message,
-            source=self._source,
-            first_timestamp=now,
-            last_timestamp=now,
-            count=1,
-            type=type_,
-            reporting_component=self._source.component,
-            reporting_instance=self._source.host,
+            reporting_component=source.component,
+            reporting_instance=source.host,
+            first=(1, now, own_name, ""),
+            now=now,
+            monotonic=clock.monotonic(),
         )
-        correlated = self._correlator.correlate(event)
-        if correlated is None:
+        if observed is None:
             return
+        (count, first_timestamp, name, resource_version), aggregated = observed
+        reporting_component, reporting_instance = source.component, source.host
+        if aggregated:  # client-go makes the aggregate without a reporting component or instance
+            message, reporting_component, reporting_instance = AGGREGATE_PREFIX + message, "", ""
+        event = Event(
+            metadata=ObjectMeta(
+                name=name, namespace=meta.namespace or "default", resource_version=resource_version
+            ),
+            involved_object=self._reference,
+            reason=reason,
+            message=message,
+            source=source,
+            first_timestamp=first_timestamp,
+            last_timestamp=now,
+            count=count,
+            type=type_,
+            reporting_component=reporting_component,
+            reporting_instance=reporting_instance,
+        )
         try:
-            written = await self._write(correlated)
+            written = await self._write(event)
         except StoreError as exc:
             log.warning("could not record event", reason=reason, object=meta.name, error=str(exc))
         else:
@@ -359,8 +458,11 @@ class EventRecorder:
     def _unique_stamp(self, now: datetime) -> int:
         # client-go names events by UnixNano. On a virtual clock many events share an instant, so stamps
         # are kept strictly increasing per store: the name then also orders events by creation.
+        if now is not self._stamp_time:
+            self._stamp_time = now
+            self._stamp_nanos = int(now.timestamp() * 1e9)
         stamps = self._stamps
-        stamp = stamps.last = max(int(now.timestamp() * 1e9), stamps.last + 1)
+        stamp = stamps.last = max(self._stamp_nanos, stamps.last + 1)
         return stamp
 
 
