@@ -388,16 +388,18 @@ class MemoryStore:
             candidate = self._services.prepare_update(candidate, cast(Service, current))
         if candidate is current:
             return cast(M, current)
+        if status_only:
+            # The current object with another status (`writes.update_candidate` returned the current one
+            # for an equal status): no spec change, nothing else to compare.
+            writes.validate_status_update(info, candidate, current)
+            return cast(M, self._commit(info, candidate, current, changed_spec=False))
         # Known before validation, it also tells a no-op: the rest of the comparison is metadata and status.
         changed_spec = strategy.spec_changed(candidate, current)
         if writes.unchanged(candidate, current, changed_spec=changed_spec):
             return cast(M, current)
-        if status_only:
-            writes.validate_status_update(info, candidate, current)
-        else:
-            writes.validate_update(self._scheme, info, candidate, current, changed_spec=changed_spec)
-            if isinstance(candidate, Service):
-                candidate = self._services.allocate_update(candidate, cast(Service, current))
+        writes.validate_update(self._scheme, info, candidate, current, changed_spec=changed_spec)
+        if isinstance(candidate, Service):
+            candidate = self._services.allocate_update(candidate, cast(Service, current))
         return cast(M, self._commit(info, candidate, current, changed_spec=changed_spec))
 
     def _commit(self, info: KindInfo, new: M, old: M, *, changed_spec: bool | None = None) -> M:

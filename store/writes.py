@@ -176,8 +176,10 @@ def check_update(info: KindInfo, obj: Object, current: Object) -> None:
 def update_candidate(info: KindInfo, obj: M, current: M, *, status_only: bool) -> M:
     """What an update of ``current`` with ``obj`` would store, before validation.
 
-    A status update takes only the status; a main-resource update keeps the store-managed metadata and,
-    where the kind has a status subresource, the current status. Services still need
+    A status update takes only the status: it is ``current`` itself when the status is equal, else
+    ``current`` with the new status and nothing else changed (backends commit it without comparing
+    again). A main-resource update keeps the store-managed metadata and, where the kind has a status
+    subresource, the current status. Services still need
     `store.allocation.ServiceAllocator.prepare_update` applied by the caller.
     """
     if status_only:
@@ -563,6 +565,8 @@ def _scheduled_since(since: datetime | None) -> PodCondition:
 def _with_managed_metadata(obj: M, current: ObjectMeta) -> M:
     """``obj`` with the metadata only the store manages taken from ``current``."""
     meta = obj.metadata
+    if meta is current:
+        return obj
     if (
         meta.uid == current.uid
         and meta.resource_version == current.resource_version

@@ -279,6 +279,32 @@ async def test_update_status_ignores_spec_changes() -> None:
     assert updated.status.replicas == 1
 
 
+async def test_update_status_with_an_equal_status_writes_nothing() -> None:
+    store = make_store()
+    created = await store.create(pod())
+    equal = PodStatus(phase=created.status.phase, qos_class=created.status.qos_class)
+    assert equal == created.status and equal is not created.status
+    same = await store.update_status(attrs.evolve(created, status=equal))
+    assert same is created
+    assert store.revision == int(created.metadata.resource_version)
+
+
+async def test_update_status_takes_the_status_alone_and_keeps_metadata_and_generation() -> None:
+    store = make_store()
+    created = await store.create(deployment())
+    changed = attrs.evolve(
+        created,
+        metadata=attrs.evolve(created.metadata, labels={"tier": "web"}, finalizers=("example.com/hold",)),
+        status=attrs.evolve(created.status, replicas=1),
+    )
+    updated = await store.update_status(changed)
+    assert updated.status.replicas == 1
+    assert updated.metadata == attrs.evolve(
+        created.metadata, resource_version=str(int(created.metadata.resource_version) + 1)
+    )
+    assert updated.spec is created.spec
+
+
 async def test_create_resets_status() -> None:
     store = make_store()
     given = attrs.evolve(pod(), status=PodStatus(phase="Running", pod_ip="10.0.0.1"))
