@@ -26,8 +26,10 @@ import contextlib
 import heapq
 import ipaddress
 import itertools
+import operator
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 import anyio
 import anyio.abc
@@ -88,6 +90,17 @@ _KUBELET_POD_CONDITIONS = (
     "ContainersReady",
     "PodScheduled",
 )
+
+_KUBELET_POD_CONDITION_TYPES = frozenset(_KUBELET_POD_CONDITIONS)
+_TRUE = ("True", "", "")
+_FALSE = ("False", "", "")
+_CONTAINER_CREATING = ContainerState(waiting=ContainerStateWaiting(reason="ContainerCreating"))
+_NO_CONTAINER_STATE = ContainerState()
+#: How many shared status values each of the kubelet's caches keeps before it starts afresh.
+_MADE_LIMIT = 4096
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 #: Node conditions a healthy kubelet reports: (type, status, reason, message).
 _HEALTHY_NODE_CONDITIONS = (
@@ -166,6 +179,7 @@ class _AddressPool:
 
     def __init__(self, network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> None:
         self.network = network
+        self._base = int(network.network_address)
         self._next = 2
         self._last = network.num_addresses - 2
         self._released: list[int] = []
@@ -180,7 +194,7 @@ class _AddressPool:
             self._next += 1
         else:
             return None
-        address = str(self.network.network_address + offset)
+        address = _address(self.network.version, self._base + offset)
         self._in_use[address] = offset
         return address
 
@@ -223,6 +237,8 @@ class _PodRuntime:
     start_time: datetime | None = None
     start_at: float | None = None
     address: str = ""
+    #: ``status.podIPs`` for the address, made once: every status posted shares it.
+    pod_ips: tuple[PodIP, ...] = ()
     running_since: float | None = None
     running_since_time: datetime | None = None
     crashing: bool = False
@@ -298,6 +314,17 @@ class Kubelet(Controller):
         #: Heartbeat batches fired and queued: key name -> the nodes to beat.
         self._batches: dict[str, list[str]] = {}
         self._batch_ids = itertools.count()
+        #: Frozen values made for pod statuses, shared by the pods that need the same one (bounded).
+        self._statuses_made: dict[tuple[object, ...], ContainerStatus] = {}
+        self._conditions_made: dict[tuple[object, ...], PodCondition] = {}
+        #: Conditions merged: (wanted, ids of the pod's conditions) -> (the outcome, None for the pod's
+        #: own; the time of day it used, if any; the pod's conditions, kept alive while their ids are keys).
+        self._conditions_merged: dict[
+            tuple[object, ...],
+            tuple[tuple[PodCondition, ...] | None, datetime | None, tuple[PodCondition, ...]],
+        ] = {}
+        #: The clock's last time of day, and it in whole seconds.
+        self._whole_now: tuple[datetime, datetime] | None = None
 
     # --- knobs --------------------------------------------------------------------------------
 
@@ -493,14 +520,15 @@ class Kubelet(Controller):
         if not changed and not due:
             node.checked = current
             return current
-        status = attrs.evolve(
+        # Every value is in normal form (frozen maps, tuples): no converters to run.
+        status = with_fields(
             status,
             capacity=capacity,
             allocatable=allocatable,
             addresses=addresses,
             conditions=self._node_conditions(status, self._now()),
         )
-        updated = await self._store.update_status(attrs.evolve(current, status=status))
+        updated = await self._store.update_status(with_fields(current, status=status))
         node.last_report = mono
         return updated
 
@@ -565,12 +593,14 @@ class Kubelet(Controller):
         runtime = self._runtimes.get(key)
         if runtime is not None and (pod is None or pod.metadata.uid != runtime.uid):
             self._forget(key, runtime)
+            runtime = None
         if pod is None:
             return None
         node = self._nodes.get(pod.spec.node_name)
         if node is None or node.stopped:
             return None
-        runtime = self._runtime(pod)
+        if runtime is None:
+            runtime = self._runtimes[key] = _PodRuntime(uid=pod.metadata.uid, node=pod.spec.node_name)
         mono = self._clock.monotonic()
         if pod.metadata.deletion_timestamp is not None:
             return await self._kill(pod, runtime, mono)
@@ -581,8 +611,8 @@ class Kubelet(Controller):
             runtime.start_at = mono + self._startup_delay
         self._advance(pod, runtime, node, mono)
         status, wake_at = self._pod_status(pod, runtime, node, mono)
-        if status != pod.status:
-            written = await self._store.update_status(attrs.evolve(pod, status=status))
+        if status is not pod.status and status != pod.status:
+            written = await self._store.update_status(with_fields(pod, status=status))
             runtime.posted = written.metadata.resource_version
         return None if wake_at is None else Result(requeue_after=max(wake_at - mono, _EPSILON))
 
@@ -677,13 +707,11 @@ class Kubelet(Controller):
     def _assign_address(self, pod: Pod, runtime: _PodRuntime, node: _SimulatedNode) -> None:
         if runtime.address:
             return
-        if pod.spec.host_network:
-            runtime.address = node.internal_ip
-            return
-        address = node.pool.allocate()
+        address = node.internal_ip if pod.spec.host_network else node.pool.allocate()
         if address is None:
             raise RuntimeError(f"no free pod address left in {node.pod_cidr} on node {node.name}")
         runtime.address = address
+        runtime.pod_ips = (PodIP(ip=address),) if address else ()
 
     def _pod_status(
         self, pod: Pod, runtime: _PodRuntime, node: _SimulatedNode, mono: float
@@ -697,19 +725,22 @@ class Kubelet(Controller):
         if runtime.restart_at is not None:
             wake_at.append(runtime.restart_at)
         statuses = []
+        unready = []
         for container in pod.spec.containers:
             ready, ready_at = self._container_ready(container, runtime, mono)
             if ready_at is not None:
                 wake_at.append(ready_at)
             statuses.append(self._container_status(pod, container, runtime, ready))
-        unready = [status.name for status in statuses if not status.ready]
-        status = attrs.evolve(
+            if not ready:
+                unready.append(container.name)
+        # Every value is in normal form (tuples, shared frozen values): no converters to run.
+        status = with_fields(
             pod.status,
             phase=phase,
             conditions=self._pod_conditions(pod, phase, started, unready),
             host_ip=node.internal_ip,
             pod_ip=runtime.address,
-            pod_ips=(PodIP(ip=runtime.address),) if runtime.address else (),
+            pod_ips=runtime.pod_ips,
             start_time=runtime.start_time,
             container_statuses=tuple(statuses),
         )
@@ -734,6 +765,34 @@ class Kubelet(Controller):
     def _container_status(
         self, pod: Pod, container: Container, runtime: _PodRuntime, ready: bool
     ) -> ContainerStatus:
+        running = runtime.running_since is not None
+        if (
+            runtime.last_termination is None
+            and runtime.failed_at is None
+            and (running or runtime.restart_at is None)
+        ):
+            # Creating, or running and never restarted: nothing of the pod's own in it, so the status is
+            # the same for every container of that name, image and readiness started at that instant.
+            key = (
+                container.name,
+                container.image,
+                ready,
+                running,
+                runtime.restarts,
+                runtime.running_since_time if running else None,
+            )
+            shared = self._statuses_made.get(key)
+            if shared is None:
+                shared = _remember(
+                    self._statuses_made, key, self._make_container_status(pod, container, runtime, ready)
+                )
+            return shared
+        return self._make_container_status(pod, container, runtime, ready)
+
+    @staticmethod
+    def _make_container_status(
+        pod: Pod, container: Container, runtime: _PodRuntime, ready: bool
+    ) -> ContainerStatus:
         last_state = ContainerState(terminated=runtime.last_termination) if runtime.last_termination else None
         if runtime.failed_at is not None:
             state = ContainerState(
@@ -753,7 +812,7 @@ class Kubelet(Controller):
             )
             state = ContainerState(waiting=ContainerStateWaiting(reason="CrashLoopBackOff", message=message))
         else:
-            state = ContainerState(waiting=ContainerStateWaiting(reason="ContainerCreating"))
+            state = _CONTAINER_CREATING
         return ContainerStatus(
             name=container.name,
             image=container.image,
@@ -761,70 +820,131 @@ class Kubelet(Controller):
             started=runtime.running_since is not None and runtime.failed_at is None,
             restart_count=runtime.restarts,
             state=state,
-            last_state=last_state or ContainerState(),
+            last_state=last_state or _NO_CONTAINER_STATE,
         )
 
     def _pod_conditions(
         self, pod: Pod, phase: str, started: bool, unready: list[str]
     ) -> tuple[PodCondition, ...]:
-        """The kubelet's conditions (status/generate.go), keeping transition times that did not change."""
+        """The kubelet's conditions (status/generate.go), keeping transition times that did not change.
+
+        When every one of them is kept, the pod's own conditions are handed back as they are.
+        """
         if phase == FAILED:
             ready = ("False", "PodFailed", "")
         elif unready:
             ready = ("False", "ContainersNotReady", f"containers with unready status: [{' '.join(unready)}]")
         else:
-            ready = ("True", "", "")
-        init_names = [container.name for container in pod.spec.init_containers]
-        if init_names and not started:
+            ready = _TRUE
+        init_containers = pod.spec.init_containers
+        if init_containers and not started:
+            names = " ".join(container.name for container in init_containers)
             initialized = (
                 "False",
                 "ContainersNotInitialized",
-                f"containers with incomplete status: [{' '.join(init_names)}]",
+                f"containers with incomplete status: [{names}]",
             )
         else:
-            initialized = ("True", "", "")
+            initialized = _TRUE
         # The sandbox (network, volumes) is up once the containers start, and torn down once the pod
         # has finished (GeneratePodReadyToStartContainersCondition).
-        sandbox = ("True", "", "") if started and phase != FAILED else ("False", "", "")
-        wanted = {
-            "PodReadyToStartContainers": sandbox,
-            "Initialized": initialized,
-            "Ready": ready,
-            "ContainersReady": ready,
-            "PodScheduled": ("True", "", ""),
-        }
-        now = self._now()
-        others = [c for c in pod.status.conditions if c.type not in _KUBELET_POD_CONDITIONS]
-        conditions = []
-        for type_ in _KUBELET_POD_CONDITIONS:
-            status, reason, message = wanted[type_]
-            previous = pod.status.condition(type_)
-            if previous is not None and (previous.status, previous.reason, previous.message) == wanted[type_]:
-                conditions.append(previous)
-                continue
-            same = previous is not None and previous.status == status
-            conditions.append(
-                PodCondition(
-                    type=type_,
-                    status=status,
-                    reason=reason,
-                    message=message,
-                    last_transition_time=previous.last_transition_time if same and previous else now,
-                )
+        sandbox = _TRUE if started and phase != FAILED else _FALSE
+        # (status, reason, message) of each of _KUBELET_POD_CONDITIONS, in its order.
+        wanted = (sandbox, initialized, ready, ready, _TRUE)
+        current = pod.status.conditions
+        # The outcome depends on nothing else but the time, when a condition changes status: pods synced
+        # together mostly hold the very same conditions (shared values), and get the same answer. The
+        # key holds the ids of the conditions, which the entry keeps alive, so no other object has them.
+        key = (wanted, *map(id, current))
+        merged = self._conditions_merged.get(key)
+        if merged is not None:
+            conditions, at, _ = merged
+            if at is None or at == self._now():
+                return current if conditions is None else conditions
+        conditions, at = self._merge_conditions(current, wanted)
+        _remember(self._conditions_merged, key, (None if conditions is current else conditions, at, current))
+        return conditions
+
+    def _merge_conditions(
+        self, current: tuple[PodCondition, ...], wanted: tuple[tuple[str, str, str], ...]
+    ) -> tuple[tuple[PodCondition, ...], datetime | None]:
+        """``current`` with ours as ``wanted``, and the time of day used for a change of status, if any.
+
+        ``current`` itself when every one of ours is kept as it is.
+        """
+        # One pass: the conditions of others keep their order; of each of ours, the first one counts.
+        conditions: list[PodCondition] = []
+        previous: dict[str, PodCondition] = {}
+        for condition in current:
+            if condition.type in _KUBELET_POD_CONDITION_TYPES:
+                previous.setdefault(condition.type, condition)
+            else:
+                conditions.append(condition)
+        now: datetime | None = None
+        for type_, values in zip(_KUBELET_POD_CONDITIONS, wanted, strict=True):
+            before = previous.get(type_)
+            if before is not None:
+                if (before.status, before.reason, before.message) == values:
+                    conditions.append(before)
+                    continue
+                if before.status == values[0]:
+                    status, reason, message = values
+                    conditions.append(
+                        PodCondition(
+                            type=type_,
+                            status=status,
+                            reason=reason,
+                            message=message,
+                            last_transition_time=before.last_transition_time,
+                        )
+                    )
+                    continue
+            if now is None:
+                now = self._now()
+            conditions.append(self._transitioned(type_, values, now))
+        if len(conditions) == len(current) and all(map(operator.is_, conditions, current)):
+            return current, now
+        return tuple(conditions), now
+
+    def _transitioned(self, type_: str, values: tuple[str, str, str], now: datetime) -> PodCondition:
+        """A condition of ours that changed status ``now``: one frozen value shared by every pod."""
+        key = (type_, values, now)
+        condition = self._conditions_made.get(key)
+        if condition is None:
+            status, reason, message = values
+            condition = PodCondition(
+                type=type_, status=status, reason=reason, message=message, last_transition_time=now
             )
-        return (*others, *conditions)
+            _remember(self._conditions_made, key, condition)
+        return condition
 
     # --- time ---------------------------------------------------------------------------------
 
     def _now(self) -> datetime:
         # Status timestamps are whole seconds on the wire (metav1.Time): keep them so, or every round
-        # trip through a real backend would look like a change.
-        return self._clock.now().replace(microsecond=0)
+        # trip through a real backend would look like a change. The clock hands out one object per
+        # instant, so the whole-second value is made once per instant.
+        now = self._clock.now()
+        whole = self._whole_now
+        if whole is None or whole[0] is not now:
+            whole = self._whole_now = (now, now.replace(microsecond=0))
+        return whole[1]
 
     def _time_at(self, mono: float) -> datetime:
         """The time of day at monotonic instant ``mono`` (a past one, when catching up)."""
-        at = self._clock.now() - timedelta(seconds=self._clock.monotonic() - mono)
+        elapsed = self._clock.monotonic() - mono
+        if elapsed == 0:
+            return self._now()
+        at = self._clock.now() - timedelta(seconds=elapsed)
         return at.replace(microsecond=0)
+
+
+def _remember(made: dict[K, V], key: K, value: V) -> V:
+    """Keep ``value`` under ``key`` in a cache of values made, which is emptied once it is full."""
+    if len(made) >= _MADE_LIMIT:
+        made.clear()
+    made[key] = value
+    return value
 
 
 def _bound(pod: Pod) -> bool:
@@ -845,6 +965,13 @@ def _node_owner(node: _SimulatedNode, current: Node | None) -> tuple[OwnerRefere
     if current is None:
         return ()
     return (OwnerReference(api_version="v1", kind="Node", name=node.name, uid=current.metadata.uid),)
+
+
+def _address(version: int, value: int) -> str:
+    """The text of address ``value``: an IPv4 one formatted directly, as `ipaddress` would write it."""
+    if version == 4:
+        return f"{value >> 24}.{(value >> 16) & 255}.{(value >> 8) & 255}.{value & 255}"
+    return str(ipaddress.IPv6Address(value))
 
 
 def _check_disjoint(networks: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> None:

@@ -13,9 +13,14 @@ import pytest
 from controllers.kubelet import NODE_LEASE_NAMESPACE, Kubelet, NodeConfig
 from reconcile.clock import DEFAULT_EPOCH
 from reconcile.testing import Simulation
+from reconcile.testing.simulation import all_tasks_blocked
 from store import NotFound, parse_quantity
 from store.models import (
     Container,
+    ContainerState,
+    ContainerStateRunning,
+    ContainerStateTerminated,
+    ContainerStatus,
     Lease,
     Node,
     ObjectMeta,
@@ -582,3 +587,121 @@ def test_its_own_status_write_does_not_sync_a_pod_again_but_anyone_elses_does() 
     assert own == 1  # the sync that made it Running; its write coming back is not another
     assert others == 1
     assert pod.status.phase == "Running"
+
+
+def test_pod_addresses_are_written_as_ipaddress_writes_them_across_octets_and_in_ipv6() -> None:
+    nodes = (
+        NodeConfig(name="node-a", pod_cidr="192.168.254.0/23"),
+        NodeConfig(name="node-b", pod_cidr="fd00:10:244::/120"),
+    )
+
+    async def scenario(sim: Simulation, kubelet: Kubelet) -> dict[str, list[str]]:
+        for index in range(260):
+            await sim.store.create(make_pod(f"p{index}"))
+        await sim.store.create(make_pod("v6", node="node-b"))
+        await sim.settle()
+        pods = (await sim.store.list(Pod, namespace="default")).items
+        found: dict[str, list[str]] = {}
+        for pod in pods:
+            found.setdefault(pod.spec.node_name, []).append(pod.status.pod_ip)
+        return found
+
+    found = run_with_kubelet(scenario, nodes, startup_delay=0)
+    network = ipaddress.ip_network("192.168.254.0/23")
+    assert sorted(found["node-a"], key=ipaddress.ip_address) == [str(network[i]) for i in range(2, 262)]
+    assert found["node-b"] == ["fd00:10:244::2"]
+
+
+# --- status values made once and shared -----------------------------------------------------
+
+
+def test_a_pod_going_through_the_same_change_later_gets_its_own_transition_times() -> None:
+    async def scenario(sim: Simulation, kubelet: Kubelet) -> tuple[Pod, Pod, Pod]:
+        await sim.store.create(make_pod("first"))
+        await sim.advance(0.5)
+        pending = await get_pod(sim, "first")
+        await sim.advance(4.5)
+        await sim.store.create(make_pod("later"))  # the same spec, the same changes, 5 s on
+        await sim.advance(0.5)
+        later_pending = await get_pod(sim, "later")
+        await sim.settle()
+        return pending, later_pending, await get_pod(sim, "later")
+
+    pending, later_pending, later = run_with_kubelet(scenario, startup_delay=1)
+    assert pending.status.start_time == at(0)
+    assert {c.last_transition_time for c in pending.status.conditions} == {at(0)}
+    assert later_pending.status.start_time == at(5)
+    assert [(c.type, c.status, c.last_transition_time) for c in later_pending.status.conditions] == [
+        ("PodReadyToStartContainers", "False", at(5)),
+        ("Initialized", "True", at(5)),
+        ("Ready", "False", at(5)),
+        ("ContainersReady", "False", at(5)),
+        ("PodScheduled", "True", at(5)),
+    ]
+    assert [(c.type, c.status, c.last_transition_time) for c in later.status.conditions] == [
+        ("PodReadyToStartContainers", "True", at(6)),
+        ("Initialized", "True", at(5)),
+        ("Ready", "True", at(6)),
+        ("ContainersReady", "True", at(6)),
+        ("PodScheduled", "True", at(5)),
+    ]
+    [app] = later.status.container_statuses
+    assert app.state.running is not None and app.state.running.started_at == at(6)
+
+
+def test_status_times_follow_a_clock_jump_even_at_the_same_loop_instant() -> None:
+    async def scenario(sim: Simulation, kubelet: Kubelet) -> tuple[Pod, Pod]:
+        await sim.store.create(make_pod("before"))
+        await all_tasks_blocked()  # synced, and virtual time has not moved
+        sim.jump_clock(100)  # the time of day moves on by itself, at the instant the last sync had
+        await sim.store.create(make_pod("after"))
+        await all_tasks_blocked()
+        assert sim.now == 0
+        after_pending = await get_pod(sim, "after")
+        await sim.settle()
+        return after_pending, await get_pod(sim, "after")
+
+    pending, running = run_with_kubelet(scenario, startup_delay=1)
+    assert pending.status.start_time == at(100)
+    assert {c.last_transition_time for c in pending.status.conditions} == {at(100)}
+    [app] = running.status.container_statuses
+    assert app.state.running is not None and app.state.running.started_at == at(101)
+    assert condition(running.status, "Ready").last_transition_time == at(101)
+
+
+def test_container_statuses_at_one_instant_are_each_pods_own() -> None:
+    async def scenario(sim: Simulation, kubelet: Kubelet) -> dict[str, ContainerStatus]:
+        await sim.store.create(make_pod("plain"))
+        newer = make_pod("newer-image")
+        newer_app = attrs.evolve(newer.spec.containers[0], image="nginx:1.26")
+        await sim.store.create(attrs.evolve(newer, spec=attrs.evolve(newer.spec, containers=(newer_app,))))
+        await sim.store.create(make_pod("probed", readiness_delay=60))
+        await sim.store.create(make_pod("failed", readiness_delay=60))
+        await sim.store.create(make_pod("crashing"))
+        await all_tasks_blocked()
+        kubelet.crash_loop("default", "crashing")
+        await sim.advance(2)
+        kubelet.fail_pod("default", "failed")  # it ran unready since 1 s, as "probed" does
+        await sim.store.create(make_pod("later"))
+        await sim.advance(2)
+        return {
+            pod.metadata.name: pod.status.container_statuses[0]
+            for pod in (await sim.store.list(Pod, namespace="default")).items
+        }
+
+    found = run_with_kubelet(scenario, startup_delay=1)
+    running = ContainerState(running=ContainerStateRunning(started_at=at(1)))
+    plain = ContainerStatus(name="app", image="nginx:1.25", ready=True, started=True, state=running)
+    assert found["plain"] == plain
+    assert found["newer-image"] == attrs.evolve(plain, image="nginx:1.26")
+    assert found["probed"] == attrs.evolve(plain, ready=False)
+    later = ContainerState(running=ContainerStateRunning(started_at=at(3)))
+    assert found["later"] == attrs.evolve(plain, state=later)
+    failed = ContainerState(
+        terminated=ContainerStateTerminated(exit_code=1, reason="Error", started_at=at(1), finished_at=at(2))
+    )
+    assert found["failed"] == attrs.evolve(plain, ready=False, started=False, state=failed)
+    crashing = found["crashing"]
+    assert (crashing.ready, crashing.restart_count) == (False, 1)
+    assert crashing.last_state.terminated is not None
+    assert crashing.state.waiting is not None and crashing.state.waiting.reason == "CrashLoopBackOff"
