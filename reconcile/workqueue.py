@@ -174,7 +174,8 @@ class WorkQueue(Generic[T]):
             return
         ready_at = self._clock.monotonic() + delay
         wanted = self._provisional if provisional else self._firm
-        if ready_at < wanted.get(item, ready_at + 1.0):
+        earlier = wanted.get(item)
+        if earlier is None or ready_at < earlier:
             wanted[item] = ready_at
         waiting = self._waiting.get(item)
         if waiting is not None and waiting[0] <= ready_at:

@@ -274,17 +274,14 @@ class DeploymentController(Controller):
         was deleted, and no deployment cares about that. Owned ReplicaSets are handled by ``owns``, which
         wakes their owner.
         """
-        meta = rs.metadata
-        current = self._replica_sets.get(meta.name, meta.namespace)
-        if current is None:
+        current = self._replica_sets.get(rs.metadata.name, rs.metadata.namespace)
+        if current is None or current.metadata.controller_ref() is not None or not current.metadata.labels:
             return []
-        rs = current
-        if rs.metadata.controller_ref() is not None or not rs.metadata.labels:
-            return []
+        labels = current.metadata.labels
         return [
             request_for(deployment)
-            for deployment in self._deployments.list(namespace=rs.metadata.namespace)
-            if (selector := _selector_of(deployment)) is not None and selector.matches(rs.metadata.labels)
+            for deployment in self._deployments.list(namespace=current.metadata.namespace)
+            if (selector := _selector_of(deployment)) is not None and selector.matches(labels)
         ]
 
     def _recreate_deployment_without_pods(self, pod: Pod) -> list[Request]:
