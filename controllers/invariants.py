@@ -29,6 +29,11 @@ class RolloutBounds:
     Available means active and Ready: it assumes minReadySeconds 0, where availability changes only
     with a write.
 
+    A scale while two ReplicaSets are active is shared out in proportion (sync.go scale), and
+    maxUnavailable does not bind it: scaling down takes older ReplicaSets' pods first, available or
+    not. So a generation that lowers replicas + maxSurge mid-rollout may lower the floor by as much as
+    the ReplicaSets are asked to shrink, and no further.
+
     The availability floor rises with a generation only once the Deployment is complete at it and every
     ReplicaSet it owns has had its current spec observed by the ReplicaSet controller. A Deployment's
     status is summed from ReplicaSet statuses, so it can report complete while a ReplicaSet controller
@@ -44,7 +49,8 @@ class RolloutBounds:
             store.watch(Pod, namespace=namespace),
         )
         self.deployment: Deployment | None = None
-        # Per generation: (replicas + maxSurge, replicas − maxUnavailable).
+        # Per generation: (replicas + maxSurge, the availability floor) — replicas − maxUnavailable,
+        # or lower for a scale-down shared out mid-rollout (`_floor`).
         self._limits: dict[int, tuple[int, int]] = {}
         self._complete_generation: int | None = None
         self._replicas: dict[str, int] = {}
@@ -127,16 +133,26 @@ class RolloutBounds:
             self._total = 0
             self._available.clear()
             return
+        generation = deployment.metadata.generation
+        if generation not in self._limits:
+            limit = deployment.spec.replicas + util.max_surge(deployment)
+            floor = self._floor(util.min_available(deployment), limit)
+            self._limits[generation] = (limit, floor)
         self.deployment = deployment
-        self._limits.setdefault(
-            deployment.metadata.generation,
-            (
-                deployment.spec.replicas + util.max_surge(deployment),
-                util.min_available(deployment),
-            ),
-        )
         if not self._unobserved and util.deployment_complete(deployment, deployment.status):
             self._complete_generation = deployment.metadata.generation
+
+    def _floor(self, min_available: int, limit: int) -> int:
+        """A new generation's floor, given its replicas − maxUnavailable and replicas + maxSurge.
+
+        With two or more ReplicaSets active, a lower limit is shared out in proportion: the
+        ReplicaSets shrink by at most the highest limit in flight less the new one, each pod taken
+        costing at most one available pod.
+        """
+        floor, before = self.availability_floor(), self.surge_limit()
+        if floor is None or before is None or sum(1 for n in self._replicas.values() if n > 0) < 2:
+            return min_available
+        return min(min_available, floor - max(before - limit, 0))
 
     def _owned(self, obj: Object, owner_uid: str | None) -> bool:
         ref = obj.metadata.controller_ref()
@@ -180,7 +196,7 @@ class RolloutBounds:
             if self.min_available is None or available < self.min_available:
                 self.min_available = available
             if available < floor:
-                self._violated(event, f"available pods {available} < replicas − maxUnavailable {floor}")
+                self._violated(event, f"available pods {available} < the availability floor {floor}")
 
     def _violated(self, event: WatchEvent[Any], what: str) -> None:
         obj = event.object

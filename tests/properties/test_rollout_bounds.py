@@ -13,7 +13,8 @@ checks after each one:
 - **availability** — available pods ≥ replicas − maxUnavailable (unavailable rounded down), once the
   Deployment has first been complete: the floor is the lowest of the generations since it was last complete,
   because a scale-up promises the new floor only once the new pods are up, while a scale-down lowers it at
-  once.
+  once. A scale-down while two ReplicaSets are active is shared out in proportion, older ReplicaSets first,
+  whatever maxUnavailable says (sync.go scale): it may lower the floor by as much as it shrinks them.
 
 After the actions it settles and checks the Deployment is complete: updated = available = replicas =
 spec.replicas, observedGeneration = generation, every older ReplicaSet at 0.
@@ -30,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import attrs
-from hypothesis import HealthCheck, given, note, settings
+from hypothesis import HealthCheck, example, given, note, settings
 from hypothesis import strategies as st
 
 from controllers.cluster import Cluster
@@ -217,6 +218,16 @@ async def assert_complete(cluster: Cluster) -> None:
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 @given(rollout=rollouts)
+@example(
+    # Scaled 4 → 3 mid-rollout: the proportional scale-down takes an available old pod, as upstream's.
+    rollout=Rollout(
+        replicas=1,
+        max_surge=0,
+        max_unavailable="50%",
+        seed=0,
+        actions=(Scale(4), Wait(0.5), Wait(1.0), SetImage("web:2"), Wait(0.5), Scale(3)),
+    )
+)
 def test_rolling_update_stays_within_max_surge_and_max_unavailable_at_every_write(rollout: Rollout) -> None:
     note(
         f"replicas {rollout.replicas}, maxSurge {rollout.max_surge!r},"
