@@ -96,7 +96,31 @@ def default(obj: Object) -> Object:
         return _default_deployment(obj)
     if isinstance(obj, models.Secret) and obj.string_data:
         return _merge_string_data(obj)
+    if isinstance(obj, models.Service):
+        return _default_service(obj)
     return obj
+
+
+def _default_service(service: models.Service) -> models.Service:
+    """SetDefaults_Service: type ClusterIP, sessionAffinity None, and per port protocol TCP and a
+    targetPort equal to the port when unset (0 or "")."""
+    spec = service.spec
+    ports = tuple(
+        port
+        if port.protocol and port.target_port not in (None, 0, "")
+        else attrs.evolve(
+            port,
+            protocol=port.protocol or "TCP",
+            target_port=port.port if port.target_port in (None, 0, "") else port.target_port,
+        )
+        for port in spec.ports
+    )
+    if spec.type and spec.session_affinity and all(a is b for a, b in zip(ports, spec.ports, strict=True)):
+        return service
+    spec = attrs.evolve(
+        spec, type=spec.type or "ClusterIP", session_affinity=spec.session_affinity or "None", ports=ports
+    )
+    return attrs.evolve(service, spec=spec)
 
 
 def _merge_string_data(secret: models.Secret) -> models.Secret:

@@ -408,7 +408,7 @@ def test_unchanged_endpoints_are_not_rewritten() -> None:
         before = await endpoints_of(cluster, "myblog")
         service = await cluster.get(Service, "myblog", "jds")
         await cluster.store.update(
-            attrs.evolve(service, spec=attrs.evolve(service.spec, session_affinity="None"))
+            attrs.evolve(service, spec=attrs.evolve(service.spec, session_affinity="ClientIP"))
         )
         await cluster.advance(60)
         await cluster.settle()

@@ -544,6 +544,44 @@ async def test_secret_string_data_is_stored_in_data() -> None:
     assert not created.string_data
 
 
+async def test_a_service_is_stored_with_the_apiserver_defaults() -> None:
+    store = make_store()
+    created = await store.create(
+        Service(
+            metadata=ObjectMeta(name="web"),
+            spec=ServiceSpec(
+                type="",
+                selector={"app": "web"},
+                ports=(
+                    ServicePort(name="http", protocol="", port=80),
+                    ServicePort(name="metrics", port=9090, target_port=0),
+                    ServicePort(name="admin", protocol="UDP", port=81, target_port="admin"),
+                ),
+            ),
+        )
+    )
+    assert (created.spec.type, created.spec.session_affinity) == ("ClusterIP", "None")
+    assert [(port.protocol, port.port, port.target_port) for port in created.spec.ports] == [
+        ("TCP", 80, 80),
+        ("TCP", 9090, 9090),
+        ("UDP", 81, "admin"),
+    ]
+
+
+async def test_an_update_clearing_a_target_port_gets_the_port_again() -> None:
+    store = make_store()
+    created = await store.create(
+        Service(
+            metadata=ObjectMeta(name="web"), spec=ServiceSpec(ports=(ServicePort(port=80, target_port=8080),))
+        )
+    )
+    revision = store.revision
+    cleared = attrs.evolve(created.spec, ports=(ServicePort(port=80),), session_affinity="")
+    updated = await store.update(attrs.evolve(created, spec=cleared))
+    assert (updated.spec.ports[0].target_port, updated.spec.session_affinity) == (80, "None")
+    assert store.revision == revision + 1
+
+
 async def test_stale_update_raises_conflict_and_changes_nothing() -> None:
     store = make_store()
     created = await store.create(pod())
