@@ -14,16 +14,18 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, cast
-
-import attrs
+from typing import Any, NamedTuple, cast
 
 from reconcile.clock import Clock
 
 
-@attrs.frozen
-class Record:
-    """One happening: ``what`` (e.g. ``write``, ``reconcile``, ``fault``) at ``time`` with ``fields``."""
+class Record(NamedTuple):
+    """One happening: ``what`` (e.g. ``write``, ``reconcile``, ``fault``) at ``time`` with ``fields``.
+
+    A named tuple: a trace makes one per write and per reconcile, and a tuple is built in one C call
+    (a frozen attrs class sets each field through ``object.__setattr__``). Its JSON text is that of
+    the list ``[time, what, fields]``, which the digest hashes.
+    """
 
     time: float
     what: str
@@ -50,11 +52,15 @@ def _make_chunks() -> Callable[[Any], Iterable[str]]:
     if make is None:  # a Python without the C accelerator: the same text, a call at a time
         return lambda value: (_encode(value),)
     # The arguments JSONEncoder(default=str).iterencode passes for a one-shot, unindented encode.
-    encoder = make({}, str, json.encoder.encode_basestring_ascii, None, ": ", ", ", False, False, True)
+    # No markers: a record holds only strings, numbers and tuples of them, never a cycle, so the check
+    # for one (an id() and a dict entry per list) is left out; the text is the same.
+    encoder = make(None, str, json.encoder.encode_basestring_ascii, None, ": ", ", ", False, False, True)
     return lambda value: cast("Iterable[str]", encoder(value, 0))
 
 
 _chunks = _make_chunks()
+#: `Record` made without its generated ``__new__`` frame.
+_new_record = tuple.__new__
 
 
 class Trace:
@@ -93,7 +99,7 @@ class Trace:
 
     def record(self, what: str, **fields: Any) -> None:
         records = self._records
-        records.append(Record(round(self._clock.monotonic(), 6), what, tuple(fields.items())))
+        records.append(_new_record(Record, (round(self._clock.monotonic(), 6), what, tuple(fields.items()))))
         if self._keep is not None and len(records) > self._keep + _SLACK:
             self._trim(self._keep)
 
@@ -117,7 +123,7 @@ class Trace:
         parts: list[str] = []
         extend, append, chunks = parts.extend, parts.append, _chunks
         for record in records[self._hashed :] if self._hashed else records:
-            extend(chunks([record.time, record.what, record.fields]))
+            extend(chunks(record))  # a tuple encodes as the list [time, what, fields]
             append("\n")
         self._sha.update("".join(parts).encode())
         self._hashed = len(records)

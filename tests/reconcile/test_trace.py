@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -51,3 +53,16 @@ def test_the_digest_covers_records_made_after_it_was_read() -> None:
         trace.record("write", name="b")
     assert first.digest() == second.digest()
     assert len(first) <= 2 and list(first)[-1].get("name") == "b"
+
+
+def test_the_digest_hashes_each_record_as_a_json_list_one_a_line() -> None:
+    trace = Trace(clock())
+    trace.record("write", verb="update", name="a", revision=3, at=1.5, gone=None)
+    trace.record("fault", error=ValueError("x"))
+    text = (
+        '[0.0, "write", [["verb", "update"], ["name", "a"], ["revision", 3], ["at", 1.5], ["gone", null]]]\n'
+    )
+    text += '[0.0, "fault", [["error", "x"]]]\n'
+    assert trace.digest() == hashlib.sha256(text.encode()).hexdigest()
+    first, second = trace
+    assert first.get("revision") == 3 and second.what == "fault"
