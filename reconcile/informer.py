@@ -174,6 +174,9 @@ class Informer(Generic[M]):
         self._rng = rng
         self._cache: dict[Key, M] = {}
         self._index_funcs: dict[str, IndexFunc[M]] = {}
+        # The index functions an update can move an object in: all but the namespace index, since an
+        # object's key holds its namespace (an update is of the same key).
+        self._update_index_funcs: dict[str, IndexFunc[M]] = {}
         # index name -> value -> keys; dicts as ordered sets so iteration never depends on hashing.
         self._indexes: dict[str, dict[str, dict[Key, None]]] = {}
         # The keys of one index value in key order, kept until that value's key set changes: controllers
@@ -274,6 +277,8 @@ class Informer(Generic[M]):
         if name in self._index_funcs:
             raise ValueError(f"index {name!r} already exists")
         self._index_funcs[name] = func
+        if name != BY_NAMESPACE:
+            self._update_index_funcs[name] = func
         index: dict[str, dict[Key, None]] = {}
         for key, obj in self._cache.items():
             for value in func(obj):
@@ -418,7 +423,7 @@ class Informer(Generic[M]):
         sorted_keys = self._sorted
         if old is None:
             self._all_sorted = None
-        for name, func in self._index_funcs.items():
+        for name, func in (self._index_funcs if old is None else self._update_index_funcs).items():
             index = self._indexes[name]
             new_values = tuple(func(obj))
             if old is not None:
