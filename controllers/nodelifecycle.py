@@ -592,13 +592,15 @@ class NodeLifecycleController(Controller):
     def _reachable_already(self, node: Node, zone: str) -> bool:
         """Whether marking the node reachable would change nothing: no NoExecute condition taint to
         remove (on the freshest copy) and nothing of it in its zone's queue."""
-        current = self._nodes.get(node.metadata.name) or node
+        name = node.metadata.name
         tainter = self.zone_tainters.get(zone)
-        if tainter is not None and node.metadata.name in tainter:
+        if tainter is not None and name in tainter:
             return False
-        return not any(
+        taints = (self._nodes.get(name) or node).spec.taints
+        # Most nodes have no taint at all: no generator to make for them.
+        return not taints or not any(
             taint.effect == NO_EXECUTE and taint.key in (TAINT_UNREACHABLE, TAINT_NOT_READY)
-            for taint in current.spec.taints
+            for taint in taints
         )
 
     async def _monitor_node(self, node: Node, zone_conditions: dict[str, list[NodeCondition | None]]) -> None:
