@@ -474,7 +474,12 @@ class Kubelet(Controller):
             current = await self._register(node, self._now())
         elif current is not None:
             node.registered = True
-            current = await self._sync_node_status(node, current)
+            # Decided without awaiting: most beats have no status to report (one every five minutes).
+            report = self._node_status_report(node, current)
+            if report is not None:
+                status, mono = report
+                current = await self._store.update_status(with_fields(current, status=status))
+                node.last_report = mono
         await self._renew_lease(node, current)
 
     async def _register(self, node: _SimulatedNode, now: datetime) -> Node | None:
@@ -500,12 +505,13 @@ class Kubelet(Controller):
         await self._events.event(created, NORMAL, "Starting", "Starting kubelet.")
         return created
 
-    async def _sync_node_status(self, node: _SimulatedNode, current: Node) -> Node:
+    def _node_status_report(self, node: _SimulatedNode, current: Node) -> tuple[NodeStatus, float] | None:
+        """The node status to write now and the monotonic time of the report, or None if none is due."""
         mono = self._clock.monotonic()
         due = node.last_report is None or mono + _EPSILON >= node.last_report + self._report_frequency
         # The informer still holds the very object found up to date last time: nothing to compare.
         if not due and current is node.checked:
-            return current
+            return None
         config = node.config
         capacity = config.capacity
         allocatable = config.allocatable if config.allocatable is not None else capacity
@@ -519,7 +525,7 @@ class Kubelet(Controller):
         )
         if not changed and not due:
             node.checked = current
-            return current
+            return None
         # Every value is in normal form (frozen maps, tuples): no converters to run.
         status = with_fields(
             status,
@@ -528,9 +534,7 @@ class Kubelet(Controller):
             addresses=addresses,
             conditions=self._node_conditions(status, self._now()),
         )
-        updated = await self._store.update_status(with_fields(current, status=status))
-        node.last_report = mono
-        return updated
+        return status, mono
 
     @staticmethod
     def _node_conditions(current: NodeStatus | None, now: datetime) -> tuple[NodeCondition, ...]:
