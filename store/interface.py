@@ -12,7 +12,7 @@ import abc
 import enum
 from collections.abc import AsyncIterator, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Generic, Literal, Protocol, Self, TypeVar
+from typing import Any, Generic, Literal, NamedTuple, Protocol, Self, TypeVar
 
 import attrs
 
@@ -42,18 +42,18 @@ class PropagationPolicy(enum.StrEnum):
 PatchType = Literal["merge", "json"]
 
 
-@attrs.frozen(slots=True)
-class WatchEvent(Generic[M_co]):
+class WatchEvent(NamedTuple, Generic[M_co]):
     """One change: the object after it (for DELETED, its last state) at store ``revision``.
 
     ``previous`` is the object before the change (None for ADDED); a BOOKMARK carries no object and only
-    says the watcher has seen everything up to ``revision``.
+    says the watcher has seen everything up to ``revision``. A named tuple: the store makes one per
+    write, and a tuple is built in one C call where a frozen attrs class sets each field in turn.
     """
 
     type: EventType
     object: M_co | None
     revision: int
-    previous: M_co | None = attrs.field(default=None, repr=False)
+    previous: M_co | None = None
 
     @property
     def resource_version(self) -> str:

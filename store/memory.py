@@ -86,6 +86,10 @@ class _KindState:
         self.trimmed += cut
 
 
+#: A `WatchEvent` made without its generated ``__new__`` frame (one per write).
+_new_event = tuple.__new__
+
+
 def _revision_of(event: WatchEvent[Object]) -> int:
     return event.revision
 
@@ -440,7 +444,7 @@ class MemoryStore:
         previous: Object | None,
     ) -> None:
         revision = self._revision = self._revision + 1
-        state.append(WatchEvent(type_, obj, revision, previous))
+        state.append(_new_event(WatchEvent, (type_, obj, revision, previous)))
         floor = revision - self._history
         self._floor = max(self._floor, floor)
         # Trimming is amortised: a kind's log is cut only once it holds a chunk of expired events.
