@@ -122,7 +122,10 @@ def compute_zone_state(
     least ``unhealthy_threshold`` of the zone; normal otherwise. A node without a Ready condition is not
     ready.
     """
-    ready = sum(1 for c in ready_conditions if c is not None and c.status == "True")
+    ready = 0
+    for condition in ready_conditions:
+        if condition is not None and condition.status == "True":
+            ready += 1
     not_ready = len(ready_conditions) - ready
     if ready == 0 and not_ready > 0:
         return not_ready, ZoneState.FULL_DISRUPTION
@@ -521,22 +524,27 @@ class NodeLifecycleController(Controller):
     async def monitor_node_health(self) -> None:
         """One pass over every node (monitorNodeHealth): health, pods, NoExecute queueing, zones."""
         nodes = self._nodes.list()
-        names = {node.metadata.name for node in nodes}
+        known = self._known_nodes
         for node in nodes:
-            self._add_zone(self._zone_of(node))
-            if node.metadata.name not in self._known_nodes:
+            zone = self._zone_of(node)
+            if zone not in self.zone_states:
+                self._add_zone(zone)
+            if node.metadata.name not in known:
                 await self._record_node_event(
                     node, "RegisteredNode", f"Registered Node {node.metadata.name} in Controller"
                 )
-                self._known_nodes[node.metadata.name] = node
+                known[node.metadata.name] = node
                 await self.mark_node_as_reachable(node)
-        for name in [name for name in self._known_nodes if name not in names]:
-            gone = self._known_nodes.pop(name)
-            self._health.pop(name, None)
-            self._seen.pop(name, None)
-            self._zones.pop(name, None)
-            self._nodes_to_retry.discard(name)
-            await self._record_node_event(gone, "RemovingNode", f"Removing Node {name} from Controller")
+        # Every node listed is known now: as many known as listed means none is gone.
+        if len(known) != len(nodes):
+            names = {node.metadata.name for node in nodes}
+            for name in [name for name in known if name not in names]:
+                gone = known.pop(name)
+                self._health.pop(name, None)
+                self._seen.pop(name, None)
+                self._zones.pop(name, None)
+                self._nodes_to_retry.discard(name)
+                await self._record_node_event(gone, "RemovingNode", f"Removing Node {name} from Controller")
 
         zone_conditions: dict[str, list[NodeCondition | None]] = {}
         # The clock is read again after each await: between two, no time passes.
@@ -549,7 +557,10 @@ class NodeLifecycleController(Controller):
                 continue
             # What _monitor_node would do with the same conditions, without redoing the look.
             if LABEL_EXCLUDE_DISRUPTION not in node.metadata.labels:
-                zone_conditions.setdefault(seen.zone, []).append(seen.current)
+                conditions = zone_conditions.get(seen.zone)
+                if conditions is None:
+                    conditions = zone_conditions[seen.zone] = []
+                conditions.append(seen.current)
             if seen.current is not None and not (
                 seen.observed.status == "True" and self._reachable_already(node, seen.zone)
             ):

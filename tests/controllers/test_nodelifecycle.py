@@ -345,6 +345,49 @@ def test_an_idle_cluster_runs_the_monitor_pass_every_period_and_no_tainting_pass
     assert Cluster(nodes=3, seed=1).run(scenario) == 20
 
 
+def test_a_deleted_node_is_forgotten_at_the_next_pass_and_a_new_one_registered() -> None:
+    async def scenario(cluster: Cluster) -> list[tuple[str, str]]:
+        await cluster.settle()
+        cluster.stop_node("node-2")
+        await cluster.store.delete(Node, "node-2")
+        await cluster.advance(5.0)
+        await cluster.store.create(Node(metadata=ObjectMeta(name="node-9")))
+        await cluster.advance(5.0)
+        return [
+            (event.reason, event.involved_object.name)
+            for event in await cluster.events()
+            if event.reason in ("RegisteredNode", "RemovingNode")
+        ]
+
+    assert Cluster(nodes=3, seed=1).run(scenario) == [
+        ("RegisteredNode", "node-1"),
+        ("RegisteredNode", "node-2"),
+        ("RegisteredNode", "node-3"),
+        ("RemovingNode", "node-2"),
+        ("RegisteredNode", "node-9"),
+    ]
+
+
+def test_a_node_replaced_between_two_passes_is_both_registered_and_forgotten() -> None:
+    async def scenario(cluster: Cluster) -> list[tuple[str, str]]:
+        await cluster.settle()
+        cluster.stop_node("node-2")
+        await cluster.store.delete(Node, "node-2")
+        await cluster.store.create(Node(metadata=ObjectMeta(name="node-9")))
+        await cluster.advance(5.0)
+        return [
+            (event.reason, event.involved_object.name)
+            for event in await cluster.events()
+            if event.reason in ("RegisteredNode", "RemovingNode")
+        ][3:]
+
+    # As many nodes as before, but not the same ones.
+    assert Cluster(nodes=3, seed=1).run(scenario) == [
+        ("RegisteredNode", "node-9"),
+        ("RemovingNode", "node-2"),
+    ]
+
+
 def test_a_silent_node_goes_unknown_after_the_grace_period_and_its_pods_not_ready() -> None:
     async def scenario(cluster: Cluster) -> None:
         victim = await start_web(cluster)
