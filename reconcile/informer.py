@@ -112,7 +112,11 @@ def index_by_namespace(obj: Object) -> Iterable[str]:
 
 
 def index_by_owner_uid(obj: Object) -> Iterable[str]:
-    return tuple(ref.uid for ref in obj.metadata.owner_references)
+    refs = obj.metadata.owner_references
+    # Every update of every kind asks (the garbage collector indexes them all): most have one owner.
+    if len(refs) == 1:
+        return (refs[0].uid,)
+    return tuple([ref.uid for ref in refs])
 
 
 def controller_bucket(obj: Object) -> str:
