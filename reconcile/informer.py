@@ -428,12 +428,18 @@ class Informer(Generic[M]):
         if old is None:
             self._all_sorted = None
         for name, func in (self._index_funcs if old is None else self._update_index_funcs).items():
-            index = self._indexes[name]
-            new_values = tuple(func(obj))
+            new_values = func(obj)
             if old is not None:
-                old_values = tuple(func(old))
+                old_values = func(old)
+                # Equal as returned (the standard functions return tuples), or else as tuples: a
+                # function may return an iterator, which is read once.
                 if old_values == new_values:
                     continue
+                old_values, new_values = tuple(old_values), tuple(new_values)
+                if old_values == new_values:
+                    continue
+            index = self._indexes[name]
+            if old is not None:
                 for value in old_values:
                     _discard(index, value, key)
                     sorted_keys.pop((name, value), None)

@@ -159,6 +159,62 @@ def test_owner_and_label_indexes() -> None:
     run(scenario)
 
 
+def test_indexes_follow_updates_whatever_iterable_their_functions_return() -> None:
+    """Index functions may return tuples, lists or iterators; an update moves an object between
+    values, or leaves it, the same way for each; owner uids for no, one and two owners."""
+
+    def owner(uid: str) -> OwnerReference:
+        return OwnerReference(api_version="v1", kind="ConfigMap", name=uid, uid=uid)
+
+    def owned(*uids: str, **labels: str) -> ConfigMap:
+        meta = ObjectMeta(name="cm", labels=labels, owner_references=[owner(uid) for uid in uids])
+        return ConfigMap(metadata=meta, data={"a": "1"})
+
+    async def scenario() -> list[dict[str, list[str]]]:
+        store = MemoryStore(seed=1)
+        informer = Informer(store, ConfigMap)
+        informer.add_index(BY_OWNER, index_by_owner_uid)
+        informer.add_index("iterator", lambda cm: iter(cm.metadata.labels.values()))
+        informer.add_index("list", lambda cm: sorted(cm.metadata.labels))
+        seen = []
+        async with anyio.create_task_group() as tg:
+            await tg.start(informer.run)
+            for obj in (
+                owned("u1", app="web"),
+                owned("u1", app="web"),
+                owned(),
+                owned("u2", "u3", tier="db"),
+            ):
+                current = informer.get("cm", "default")
+                if current is None:
+                    await store.create(obj)
+                else:
+                    meta = obj.metadata
+                    changes = {"labels": meta.labels, "owner_references": meta.owner_references}
+                    await store.update(
+                        attrs.evolve(current, metadata=attrs.evolve(current.metadata, **changes))
+                    )
+                await informer.wait_for(store.revision)
+                seen.append(
+                    {
+                        index: [
+                            f"{value}={[c.metadata.name for c in informer.by_index(index, value)]}"
+                            for value in informer.index_values(index)
+                        ]
+                        for index in (BY_OWNER, "iterator", "list")
+                    }
+                )
+            tg.cancel_scope.cancel()
+        return seen
+
+    assert run(scenario) == [
+        {BY_OWNER: ["u1=['cm']"], "iterator": ["web=['cm']"], "list": ["app=['cm']"]},
+        {BY_OWNER: ["u1=['cm']"], "iterator": ["web=['cm']"], "list": ["app=['cm']"]},
+        {BY_OWNER: [], "iterator": [], "list": []},
+        {BY_OWNER: ["u2=['cm']", "u3=['cm']"], "iterator": ["db=['cm']"], "list": ["tier=['cm']"]},
+    ]
+
+
 def test_resync_redelivers_every_cached_object_as_an_update() -> None:
     async def scenario() -> None:
         clock = VirtualClock()
