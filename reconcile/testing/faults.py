@@ -474,8 +474,12 @@ class FaultyWatch(WatchBase[M]):
         with anyio.CancelScope() as scope:
             faults.wake_on_change(scope)
             timer = None
-            if self._held and delay is not None:
-                timer = self._owner.clock.call_at(self._held[0][0] + delay, scope.cancel)
+            clock = self._owner.clock
+            # A timer only while the delay holds the first event back: once it is due, staleness holds
+            # it, and only a write (or a fault change) can release it. A timer already due would fire
+            # at once, again and again, and virtual time would never move on.
+            if self._held and delay is not None and self._held[0][0] + delay > clock.monotonic():
+                timer = clock.call_at(self._held[0][0] + delay, scope.cancel)
             try:
                 await event.wait()
             finally:

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -242,6 +243,40 @@ def test_delayed_watch_delivers_events_only_after_the_delay() -> None:
 
     Simulation().run(scenario)
     assert seen == [5.0]
+
+
+def test_an_event_both_delayed_and_stale_waits_for_a_later_write_once_its_delay_is_over() -> None:
+    # Once the delay is over, staleness alone holds the event back: the watch waits for the store,
+    # not on a timer already due, which fired again and again and never let virtual time move on.
+    seen: list[str] = []
+    armed: list[float] = []
+
+    async def scenario(sim: Simulation) -> None:
+        async def record(request: Request) -> None:
+            seen.append(request.name)
+
+        sim.manager.add(Controller("cms", record, kind=ConfigMap))
+        await sim.settle()
+        call_at = sim.clock.call_at
+
+        def counted(deadline: float, callback: Callable[[], Any]) -> Any:
+            armed.append(deadline)
+            if len(armed) > 100:
+                sim.faults.clear()  # end the busy loop, and let the assertion below say so
+            return call_at(deadline, callback)
+
+        sim.clock.call_at = counted  # type: ignore[method-assign]
+        sim.faults.delay(ConfigMap, 5.0)
+        sim.faults.stale(ConfigMap, 1)
+        await sim.store.create(ConfigMap(metadata=ObjectMeta(name="first")))
+        await sim.advance(10.0)
+        assert seen == []
+        await sim.store.create(ConfigMap(metadata=ObjectMeta(name="second")))
+        await sim.advance(10.0)
+
+    Simulation().run(scenario)
+    assert seen == ["first"]
+    assert len(armed) <= 3, f"{len(armed)} timers armed"
 
 
 def test_injected_write_errors_fail_the_write_and_change_nothing() -> None:
