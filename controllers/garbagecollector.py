@@ -75,13 +75,17 @@ def _blocks(dependent: Object, owner_uid: str) -> bool:
 
 def ownership_changed(old: Object, new: Object) -> bool:
     """Whether an update concerns the collector: owner references, finalizers or the deletion timestamp
-    changed (upstream's graph builder acts on nothing else: referencesDiffs, beingDeleted).
+    changed (upstream's graph builder acts on nothing else: referencesDiffs, beingDeleted), or the
+    object was replaced under its name.
 
-    A Lease renewal or a status write changes none of them.
+    A Lease renewal or a status write changes none of them. A replacement reaches an informer as an
+    update when the deletion and the new create fall in a watch gap (a relist sees only the new
+    object); the graph is keyed by uid, so it is another object, and the old one is gone.
     """
     before, after = old.metadata, new.metadata
     return (
-        before.owner_references != after.owner_references
+        before.uid != after.uid
+        or before.owner_references != after.owner_references
         or before.finalizers != after.finalizers
         or before.deletion_timestamp != after.deletion_timestamp
     )

@@ -155,6 +155,23 @@ def test_a_reference_to_an_owner_recreated_under_the_same_name_is_dangling() -> 
     assert run_with_gc(scenario) == (True, False)
 
 
+def test_an_owner_replaced_under_its_name_while_the_watch_was_down_leaves_no_garbage() -> None:
+    # The relist sees only the new owner, so its cache gets an update, not a delete: the collector
+    # still takes it for the old owner gone, as its graph is keyed by uid.
+    async def scenario(sim: Simulation) -> tuple[list[str], int]:
+        first = await sim.store.create(replica_set("web"))
+        await sim.store.create(pod_of(first, "web-1"))
+        await sim.settle()
+        sim.faults.drop_watches(ReplicaSet)
+        await sim.store.delete(ReplicaSet, "web", "default")
+        await sim.store.create(replica_set("web"))
+        sim.faults.clear()
+        await sim.settle()
+        return await names(sim, Pod), sim.manager.informer(ReplicaSet).relists
+
+    assert run_with_gc(scenario) == ([], 1)
+
+
 def test_a_dependent_with_another_live_owner_only_loses_the_dangling_reference() -> None:
     async def scenario(sim: Simulation) -> ConfigMap:
         gone = await sim.store.create(config_map("gone"))
