@@ -7,6 +7,9 @@ between writes, missed events and retries — the faults the toolkit throws at i
 - it reads the informer cache, but every write is idempotent: pod names are fixed (``web-0``, ``web-1``,
   …), so a create from a stale read fails with AlreadyExists instead of making a second pod, and a delete
   of a pod already gone is a no-op;
+- a name it wants may be held by a pod it does not control — its predecessor's of the same name, not yet
+  collected. That pod's deletion names the old owner, so no event will bring the PodSet back: after an
+  AlreadyExists it asks to be requeued with backoff, as Kubernetes' StatefulSet controller does;
 - it counts only pods it controls (ownerReference with ``controller: true`` and its uid), never pods that
   merely match its labels;
 - status is written last and derived from what exists, never used as a record of what was done;
@@ -130,15 +133,17 @@ class PodSetReconciler:
             index for index in range(podset.spec.replicas) if f"{podset.metadata.name}-{index}" not in mine
         ]
         unsent = len(missing)
+        taken = False
         self.expectations.expect_creations(request, unsent)
         try:
             for index in missing:
                 try:
                     await self.store.create(pod_for(podset, index))
                 except AlreadyExists:
-                    # A stale cache: the pod is there already. Its event may never come (a delete may
-                    # overtake it), so, as client-go does for every failed create, stop waiting for it.
+                    # A stale cache, or a pod someone else controls: its event may never come (a delete
+                    # may overtake it), so, as client-go does for every failed create, stop waiting for it.
                     self.expectations.creation_observed(request)
+                    taken = True
                 unsent -= 1
         finally:
             # An error or a crash cut the loop short: the creates not made will never be observed.
@@ -151,7 +156,8 @@ class PodSetReconciler:
         )
         if status != podset.status:
             await self.store.update_status(attrs.evolve(podset, status=status))
-        return None
+        # Look again, with backoff, until every name taken is ours or free.
+        return Result(requeue=True) if taken else None
 
 
 class _CreationObserver:
@@ -166,7 +172,10 @@ class _CreationObserver:
             self.expectations.creation_observed(Request(pod.metadata.namespace, ref.name))
 
     def on_update(self, old: Pod, new: Pod) -> None:
-        pass
+        # A pod deleted and made again under its name while the watch was down reaches the cache as an
+        # update (a relist sees only the new one): that is a creation too.
+        if old.metadata.uid != new.metadata.uid:
+            self.on_add(new)
 
     def on_delete(self, pod: Pod | DeletedFinalStateUnknown[Pod]) -> None:
         pass

@@ -20,7 +20,7 @@ from controllers.garbagecollector import GarbageCollector
 from controllers.testing.invariants import AtMostOneControllerOwner
 from reconcile import Controller, Manager
 from reconcile.testing import Invariant, SimulationMachine, World, action
-from reconcile.testing.faults import Delay
+from reconcile.testing.faults import Delay, DropWatches
 from reconcile.testing.simulation import Simulation
 from store import Conflict, FrozenDict, NotFound, Scheme
 from store.models import Container, ObjectMeta, Pod, PodSpec
@@ -183,3 +183,28 @@ def test_a_podset_scaled_down_before_its_own_create_is_seen_waits_for_it() -> No
     assert all(pods == 0 for generation, pods in seen if generation == 2), seen
     assert seen[-1] == (2, 0)
     assert remaining == []
+
+
+def test_a_podset_made_again_under_its_name_takes_its_pods_names_once_they_are_collected() -> None:
+    """A story the machine found: the pod watch drops, PodSet api (one pod, api-0) is deleted and made
+    again. The new PodSet's create of api-0 meets the old pod, which the garbage collector deletes only
+    once its cache has relisted; that deletion names the old PodSet, so nothing would wake the new one.
+    It asks to be requeued after AlreadyExists, and ends with an api-0 of its own."""
+
+    async def story(sim: Simulation) -> tuple[str, str, int]:
+        sim.manager.add(podset_controller(sim.manager))
+        sim.manager.add(GarbageCollector(sim.manager))
+        await sim.memory.create(podset("api", 1))
+        await sim.settle()
+        DropWatches(kind="Pod").arm(sim)
+        await sim.memory.delete(PodSet, "api", "default")
+        again = await sim.memory.create(podset("api", 1))
+        sim.faults.clear()
+        await sim.settle()
+        pod = await sim.memory.get(Pod, "api-0", "default")
+        owner = pod.metadata.controller_ref()
+        current = await sim.memory.get(PodSet, "api", "default")
+        return again.metadata.uid, owner.uid if owner else "", current.status.replicas
+
+    uid, owner, replicas = Simulation(seed=0, scheme=podset_scheme()).run(story)
+    assert (owner, replicas) == (uid, 1)
