@@ -563,6 +563,12 @@ class Scheduler(Controller):
             self.scheduling_queue.add(pod, self._clock.monotonic())
 
     def _pod_updated(self, old: Pod, new: Pod) -> None:
+        if old.metadata.uid != new.metadata.uid:
+            # A delete and a create under one name, merged into an update by a relist: the old pod
+            # goes, the new one comes (updatePodInCache).
+            self._pod_deleted(old)
+            self._pod_added(new)
+            return
         now = self._clock.monotonic()
         if _is_assigned(new):
             if not _is_assigned(old):

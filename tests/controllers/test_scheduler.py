@@ -677,6 +677,26 @@ def test_a_refused_binding_is_forgotten_and_retried_after_backoff() -> None:
     run(scenario)
 
 
+def test_a_pod_made_again_under_its_name_during_a_watch_gap_replaces_the_old_in_the_cache() -> None:
+    async def scenario(sim: Simulation) -> None:
+        scheduler = start_scheduler(sim)
+        await sim.store.create(make_node("n1"))
+        await sim.store.create(make_pod("web", cpu="1"))
+        await sim.settle()
+        sim.faults.drop_watches(Pod)
+        await sim.store.delete(Pod, "web", "default", grace_period_seconds=0)
+        await sim.store.create(make_pod("web", cpu="1"))
+        sim.faults.clear()
+        await sim.settle()
+        # The relist shows the bound old pod turned into an unbound new one: one update, one pod.
+        assert (await get_pod(sim, "web")).spec.node_name == "n1"
+        info = scheduler.cache.node_info("n1")
+        assert info is not None and info.pod_count == 1
+        assert scheduler.cache_differences() == []
+
+    run(scenario)
+
+
 def test_a_binding_error_after_a_rejection_backs_off_one_second_not_two() -> None:
     async def scenario(sim: Simulation) -> None:
         start_scheduler(sim)
