@@ -180,6 +180,7 @@ class Controller:
         self._rate_limiter = rate_limiter
         self._queue: WorkQueue[Request] | None = None
         self._busy = 0
+        self._stopping = False
 
     @property
     def queue(self) -> WorkQueue[Request]:
@@ -194,6 +195,16 @@ class Controller:
 
     def enqueue(self, request: Request) -> None:
         self.queue.add(request)
+
+    def stop(self) -> None:
+        """Shut the queue down, as controller-runtime does when its manager stops.
+
+        Idle workers return at once, a worker in a reconcile once it is done; then `run` returns
+        (cancelling it still stops it at once, mid-reconcile).
+        """
+        self._stopping = True
+        if self._queue is not None:
+            self._queue.shut_down()
 
     def next_requeue(self) -> float | None:
         """When the earliest delayed requeue still wanted comes due (clock time), if any.
@@ -211,9 +222,11 @@ class Controller:
     ) -> None:
         """Watch, queue and reconcile until cancelled; reports started once its handlers are in.
 
-        A `Crash` restarts the controller from scratch: a new queue, every key listed again.
+        A `Crash` restarts the controller from scratch: a new queue, every key listed again. Returns
+        once `stop` has shut the queue down and the workers are done.
         """
-        while True:
+        self._stopping = False
+        while not self._stopping:
             try:
                 await self._run_once(manager, task_status)
             except* Crash as crashes:

@@ -92,6 +92,14 @@ class Simulation:
     ) -> None:
         stack, self._stack = self._stack, None
         if stack is not None:
+            if exc_type is None and self.manager.idle:
+                # Nothing queued or in progress: stop the controllers as a manager does (queues shut
+                # down, idle workers return), so that only the informers and the manager are left to
+                # cancel. Unwinding every worker by cancellation costs more than the rest of the
+                # shutdown together, and leaves cycles (errors, tracebacks, frames) to collect.
+                for controller in self.manager.controllers:
+                    controller.stop()
+                await all_tasks_blocked()
             await stack.__aexit__(exc_type, exc, tb)
 
     @property

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Awaitable
 
+import anyio
 import attrs
 import pytest
 import structlog
@@ -385,6 +386,28 @@ def test_a_crash_restarts_the_controller_which_lists_every_key_again() -> None:
     after_restart = [Request("default", "a"), Request("default", "b")]
     assert recording.requests == [*before_crash, *after_restart]
     assert len(sim.trace.of("crash")) == 1
+
+
+def test_stop_shuts_the_queue_down_and_run_returns_without_restarting() -> None:
+    recording = Recording()
+
+    async def scenario(sim: Simulation) -> tuple[list[Request], bool]:
+        await sim.store.create(config_map("a"))
+        controller = Controller("cms", recording, kind=ConfigMap, workers=3)
+        with anyio.fail_after(60.0):
+            async with anyio.create_task_group() as tg:
+                await tg.start(controller.run, sim.manager)
+                await sim.settle()
+                queue = controller.queue
+                controller.stop()
+            # The task group ended on its own: every worker and `run` returned, nothing was cancelled.
+        await sim.store.create(config_map("b"))
+        await sim.settle()
+        return recording.requests, queue.shutting_down
+
+    requests, shut_down = Simulation().run(scenario)
+    assert requests == [Request("default", "a")]
+    assert shut_down
 
 
 def test_reconcile_metrics_are_counted_under_controller_runtime_names() -> None:

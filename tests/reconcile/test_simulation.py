@@ -131,6 +131,48 @@ async def busy_scenario(sim: Simulation) -> None:
     await sim.settle()
 
 
+def test_a_quiet_simulation_stops_its_workers_by_shutting_queues_down_not_by_cancelling_them() -> None:
+    ended: list[str] = []
+
+    class Watched(Controller):
+        async def _work(self, *args: Any) -> None:
+            try:
+                await super()._work(*args)
+                ended.append("returned")
+            except anyio.get_cancelled_exc_class():
+                ended.append("cancelled")
+                raise
+
+    async def reconcile(request: Request) -> None:
+        return None
+
+    async def scenario(sim: Simulation) -> None:
+        sim.manager.add(Watched("cms", reconcile, kind=ConfigMap, workers=2))
+        await sim.store.create(ConfigMap(metadata=ObjectMeta(name="a")))
+        await sim.settle()
+
+    Simulation().run(scenario)
+    assert ended == ["returned", "returned"]
+
+
+def test_a_busy_simulation_still_cancels_its_workers_when_it_stops() -> None:
+    reconciled: list[float] = []
+
+    async def slow(request: Request) -> None:
+        await sim.advance(10.0)
+        reconciled.append(sim.now)
+
+    async def scenario(sim: Simulation) -> None:
+        sim.manager.add(Controller("cms", slow, kind=ConfigMap))
+        await sim.store.create(ConfigMap(metadata=ObjectMeta(name="a")))
+        await sim.store.create(ConfigMap(metadata=ObjectMeta(name="b")))
+        await sim.advance(1.0)
+
+    sim = Simulation()
+    sim.run(scenario)
+    assert reconciled == []  # the reconcile under way was cancelled and "b" never started
+
+
 def test_the_same_seed_gives_the_same_trace_digest_in_processes_with_different_hash_seeds() -> None:
     digests = set()
     for hash_seed in ("1", "2", "31337"):
