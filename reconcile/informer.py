@@ -329,28 +329,35 @@ class Informer(Generic[M]):
 
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """List, then watch, relisting whenever the watch is Gone; reports started once synced."""
-        async with anyio.create_task_group() as tg:
-            await self._relist()
-            self._synced = True
-            self._synced_event.set()
-            task_status.started()
-            if self._resync is not None:
+        await self._relist()
+        self._synced = True
+        self._synced_event.set()
+        task_status.started()
+        if self._resync is None:
+            # No task group without a second task: every example of a simulation starts and cancels
+            # one per kind.
+            await self._watch_forever()
+        else:
+            async with anyio.create_task_group() as tg:
                 tg.start_soon(self._resync_forever)
-            while True:
+                await self._watch_forever()
+
+    async def _watch_forever(self) -> None:
+        while True:
+            try:
+                await self._watch()
+            except Gone:
+                self.relists += 1
+                self._relisting = True
                 try:
-                    await self._watch()
-                except Gone:
-                    self.relists += 1
-                    self._relisting = True
-                    try:
-                        wait = self._backoff.next(self._clock.monotonic())
-                        log.debug(
-                            "watch gone, relisting", kind=self._kind.kind, revision=self._revision, wait=wait
-                        )
-                        await self._clock.sleep(wait)
-                        await self._relist()
-                    finally:
-                        self._relisting = False
+                    wait = self._backoff.next(self._clock.monotonic())
+                    log.debug(
+                        "watch gone, relisting", kind=self._kind.kind, revision=self._revision, wait=wait
+                    )
+                    await self._clock.sleep(wait)
+                    await self._relist()
+                finally:
+                    self._relisting = False
 
     async def _watch(self) -> None:
         watch = self._store.watch(
