@@ -68,7 +68,8 @@ class Manager:
                 kind,
                 clock=self.clock,
                 resync=self._resync,
-                rng=self.entropy.stream(f"resync/{kind.kind}"),
+                # Only a resync draws from it (seeding a stream costs a hash and a Random).
+                rng=self.entropy.stream(f"resync/{kind.kind}") if self._resync is not None else None,
                 backoff_rng=self.entropy.stream(f"relist/{kind.kind}"),
             )
             self._informers[kind] = informer
