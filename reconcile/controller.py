@@ -141,9 +141,10 @@ class Controller:
     the whole cache.
     ``timeout`` bounds a single reconcile; ``max_retries`` drops a key after that many failures
     in a row (Kubernetes' Deployment and Endpoints controllers use 15); None retries for ever.
-    Workers start only once every cache the controller watches has synced; if that takes longer
-    than ``cache_sync_timeout`` seconds the controller fails with `TimeoutError`, and its manager
-    with it, as controller-runtime's does.
+    Up to ``workers`` workers run at once, each started the first time an item is queued with no
+    idle worker to take it. Workers start only once every cache the controller watches has synced;
+    if that takes longer than ``cache_sync_timeout`` seconds the controller fails with
+    `TimeoutError`, and its manager with it, as controller-runtime's does.
     """
 
     def __init__(
@@ -181,6 +182,7 @@ class Controller:
         self._queue: WorkQueue[Request] | None = None
         self._busy = 0
         self._stopping = False
+        self._stopped = anyio.Event()
 
     @property
     def queue(self) -> WorkQueue[Request]:
@@ -205,6 +207,7 @@ class Controller:
         self._stopping = True
         if self._queue is not None:
             self._queue.shut_down()
+        self._stopped.set()
 
     def next_requeue(self) -> float | None:
         """When the earliest delayed requeue still wanted comes due (clock time), if any.
@@ -226,6 +229,7 @@ class Controller:
         once `stop` has shut the queue down and the workers are done.
         """
         self._stopping = False
+        self._stopped = anyio.Event()
         while not self._stopping:
             try:
                 await self._run_once(manager, task_status)
@@ -253,10 +257,26 @@ class Controller:
             # Handlers first, so that nothing is missed meanwhile; workers once every cache is full.
             await self._wait_for_caches([informer for informer, _ in handlers])
             async with anyio.create_task_group() as tg:
-                for _ in range(self.workers):
-                    tg.start_soon(self._work, queue, metrics, ids, manager)
+                # Up to ``workers`` workers, each started when an item is queued and none is idle to
+                # take it: the same concurrency as starting them all at once, without a task per
+                # worker that never has work (most of them, in a simulation of a few objects).
+                started = 0
+
+                def start_worker(*, yield_first: bool = False) -> None:
+                    nonlocal started
+                    if started < self.workers:
+                        started += 1
+                        tg.start_soon(self._work, queue, metrics, ids, manager, yield_first)
+
+                # One at least, as the loop runs each worker's first steps in the same passes: a
+                # settle sees the controller start just as when all of them start.
+                for _ in range(max(1, min(self.workers, len(queue)))):
+                    start_worker(yield_first=True)
+                queue.on_unclaimed = start_worker
                 task_status.started()
+                await self._stopped.wait()
         finally:
+            queue.on_unclaimed = None
             for informer, handler in handlers:
                 informer.remove_handler(handler)
             queue.shut_down()
@@ -290,17 +310,27 @@ class Controller:
         return handlers
 
     async def _work(
-        self, queue: WorkQueue[Request], metrics: ControllerMetrics, ids: Rng, manager: Manager
+        self,
+        queue: WorkQueue[Request],
+        metrics: ControllerMetrics,
+        ids: Rng,
+        manager: Manager,
+        yield_first: bool = True,
     ) -> None:
         # A worker is a task of its own, with its own context: what is the same for every reconcile it
         # runs is bound once, the request's own fields once per reconcile (each overwrites the last).
         current_controller.set(self.name)
         structlog.contextvars.bind_contextvars(controller=self.name)
         checkpoint = anyio.lowlevel.checkpoint
+        # A worker started for an item just queued takes it at once, as an idle worker woken for it
+        # would; those started with the controller yield first, as before.
+        pending_checkpoint = yield_first
         while True:
             # Let informers apply what the last reconcile wrote before taking the next key: the queue
             # hands items out without suspending, so without this a busy worker reads its own stale cache.
-            await checkpoint()
+            if pending_checkpoint:
+                await checkpoint()
+            pending_checkpoint = True
             try:
                 request = await queue.get()
             except ShutDown:

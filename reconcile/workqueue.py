@@ -29,7 +29,7 @@ import asyncio
 import heapq
 import itertools
 from collections import deque
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
 from reconcile.clock import Clock, RealClock, Timer
@@ -85,6 +85,8 @@ class WorkQueue(Generic[T]):
         self._provisional: dict[T, float] = {}
         self._timer: Timer | None = None
         self._timer_deadline = 0.0
+        #: Called when an item is queued and no `get` waits to take it (a pool may start a worker).
+        self.on_unclaimed: Callable[[], None] | None = None
 
     def __repr__(self) -> str:
         return (
@@ -119,7 +121,7 @@ class WorkQueue(Generic[T]):
         if item in self._processing:
             return
         self._queue.append(item)
-        self._wake_getter()
+        self._hand_out()
 
     async def get(self) -> T:
         """Wait for an item and take it; the caller must call `done` with it when finished.
@@ -156,7 +158,7 @@ class WorkQueue(Generic[T]):
         self._processing.remove(item)
         if item in self._dirty:
             self._queue.append(item)
-            self._wake_getter()
+            self._hand_out()
         if not self._processing:
             _wake_all(self._drain_waiters)
 
@@ -231,12 +233,18 @@ class WorkQueue(Generic[T]):
         self._provisional.clear()
         _wake_all(self._getters)
 
-    def _wake_getter(self) -> None:
+    def _hand_out(self) -> None:
+        """Wake a waiting `get` for the item just queued, or say that none waits."""
+        if not self._wake_getter() and self.on_unclaimed is not None:
+            self.on_unclaimed()
+
+    def _wake_getter(self) -> bool:
         while self._getters:
             getter = self._getters.popleft()
             if not getter.done():
                 getter.set_result(None)
-                return
+                return True
+        return False
 
     def _arm_timer(self, deadline: float) -> None:
         if self._timer is not None:

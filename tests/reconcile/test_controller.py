@@ -410,6 +410,37 @@ def test_stop_shuts_the_queue_down_and_run_returns_without_restarting() -> None:
     assert shut_down
 
 
+def test_workers_start_as_work_comes_and_never_more_than_the_controller_has() -> None:
+    started: list[float] = []
+    running: list[int] = [0, 0]  # now, most at once
+
+    class Counted(Controller):
+        async def _work(self, *args: object) -> None:
+            started.append(sim.now)
+            await super()._work(*args)  # type: ignore[arg-type]
+
+    async def slow(request: Request) -> None:
+        running[0] += 1
+        running[1] = max(running)
+        await sim.advance(10.0)
+        running[0] -= 1
+
+    async def scenario(sim: Simulation) -> None:
+        sim.manager.add(Counted("cms", slow, kind=ConfigMap, workers=3))
+        await sim.settle()
+        await sim.store.create(config_map("a"))
+        await sim.settle()
+        for name in "bcdef":
+            await sim.store.create(config_map(name))
+        await sim.settle()
+
+    sim = Simulation()
+    sim.run(scenario)
+    # One to start with (it takes "a"), two more for the five at once: three at most, not three idle.
+    assert started == [0.0, 10.0, 10.0]
+    assert running[1] == 3
+
+
 def test_reconcile_metrics_are_counted_under_controller_runtime_names() -> None:
     recording = Recording(RuntimeError("once"), None)
 

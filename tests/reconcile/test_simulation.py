@@ -149,6 +149,7 @@ def test_a_quiet_simulation_stops_its_workers_by_shutting_queues_down_not_by_can
     async def scenario(sim: Simulation) -> None:
         sim.manager.add(Watched("cms", reconcile, kind=ConfigMap, workers=2))
         await sim.store.create(ConfigMap(metadata=ObjectMeta(name="a")))
+        await sim.store.create(ConfigMap(metadata=ObjectMeta(name="b")))
         await sim.settle()
 
     Simulation().run(scenario)
