@@ -46,3 +46,21 @@ def test_no_model_defines_getattr() -> None:
     kinds = [value for value in vars(models).values() if isinstance(value, type) and attrs.has(value)]
     assert ObjectMeta in kinds and PodStatus in kinds
     assert [kind.__name__ for kind in kinds if hasattr(kind, "__getattr__")] == []
+
+
+def test_with_fields_copies_every_field_and_replaces_the_changed_ones() -> None:
+    # Every model, fields inherited from a base class included (Object's metadata): the copy equals
+    # attrs.evolve's, the original is left as it was, and a name that is no field is ignored.
+    kinds = [value for value in vars(models).values() if isinstance(value, type) and attrs.has(value)]
+    for kind in kinds:
+        if any(field.default is attrs.NOTHING for field in attrs.fields(kind)):
+            continue  # no instance without arguments
+        original = kind()
+        assert models.with_fields(original, not_a_field=1) == original
+        assert type(models.with_fields(original)) is kind
+    meta = ObjectMeta(name="a", namespace="b", labels={"app": "web"}, generation=1)
+    pod = models.Pod(metadata=meta)
+    copied = models.with_fields(pod, metadata=models.with_fields(meta, resource_version="7", generation=2))
+    assert copied == attrs.evolve(pod, metadata=attrs.evolve(meta, resource_version="7", generation=2))
+    assert copied.spec is pod.spec and copied.status is pod.status
+    assert pod.metadata.resource_version == "" and pod.metadata.generation == 1
