@@ -62,6 +62,9 @@ class RolloutBounds:
         self.violations: list[str] = []
         self.max_total = 0
         self.min_available: int | None = None
+        # The bounds of the Deployment as last applied (surge limit, availability floor): they change only
+        # with a Deployment write, so they are worked out once per such write, not at every revision.
+        self._bounds: tuple[int | None, int | None] | None = None
 
     @property
     def total(self) -> int:
@@ -123,6 +126,7 @@ class RolloutBounds:
             self._apply_pod(event.type, obj)
 
     def _apply_deployment(self, type_: EventType, deployment: Deployment) -> None:
+        self._bounds = None
         if type_ is EventType.DELETED:
             # A Deployment of the same name made later starts its generations again.
             self.deployment = None
@@ -187,10 +191,12 @@ class RolloutBounds:
     def _check(self, event: WatchEvent[Any]) -> None:
         self.revisions += 1
         self.max_total = max(self.max_total, self._total)
-        limit = self.surge_limit()
+        bounds = self._bounds
+        if bounds is None:
+            bounds = self._bounds = (self.surge_limit(), self.availability_floor())
+        limit, floor = bounds
         if limit is not None and self._total > limit:
             self._violated(event, f"Σ spec.replicas {self._total} > replicas + maxSurge {limit}")
-        floor = self.availability_floor()
         if floor is not None:
             available = len(self._available)
             if self.min_available is None or available < self.min_available:
