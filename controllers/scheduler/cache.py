@@ -106,16 +106,37 @@ class PodResources:
     host_ports: tuple[HostPort, ...] = ()
 
 
+#: The parts of the last spec `pod_resources` read, and its figures for them.
+_last_resources: list[Any] = [None, None, None, None, None]
+
+
 # --- what a pod requests (k8s.io/component-helpers/resource PodRequests) ---------------------------
 
 
 def pod_resources(pod: Pod) -> PodResources:
-    """The requests of ``pod`` with and without the non-zero defaults, and its host ports."""
-    return PodResources(
+    """The requests of ``pod`` with and without the non-zero defaults, and its host ports.
+
+    They are read from the spec's containers, init containers, extras and hostNetwork only, all frozen
+    values: pods made from one template share them, so the last pod's figures are reused while those
+    parts are the same objects (held here, so that they stay the same objects).
+    """
+    spec = pod.spec
+    last = _last_resources
+    if (
+        last[0] is spec.containers
+        and last[1] is spec.init_containers
+        and last[2] is spec.extra
+        and last[3] is spec.host_network
+    ):
+        reused: PodResources = last[4]
+        return reused
+    resources = PodResources(
         requested=_to_resource(pod_requests(pod)),
         non_zero=_to_resource(pod_requests(pod, non_missing_defaults=True)),
         host_ports=host_ports(pod),
     )
+    _last_resources[:] = (spec.containers, spec.init_containers, spec.extra, spec.host_network, resources)
+    return resources
 
 
 def pod_requests(pod: Pod, *, non_missing_defaults: bool = False) -> _Requests:

@@ -20,7 +20,9 @@ import pytest
 from controllers.scheduler.cache import (
     DEFAULT_MEMORY_REQUEST,
     DEFAULT_MILLI_CPU_REQUEST,
+    HostPort,
     NodeInfo,
+    PodResources,
     Resource,
     pod_resources,
 )
@@ -376,6 +378,34 @@ def test_pod_requests_sum_containers_and_take_the_max_with_init_containers(
 ) -> None:
     computed = pod_resources(pod)
     assert (computed.requested, computed.non_zero) == (requested, non_zero)
+
+
+def test_pod_resources_of_pods_sharing_a_template_and_of_pods_that_do_not() -> None:
+    # Pods made from one template share its containers, so their figures are worked out once; any other
+    # part that counts (init containers, overhead, hostNetwork, other containers) gets its own figures.
+    web = container(ports=[ContainerPort(container_port=80)], cpu="500m", memory="500Mi")
+    first = make_pod(web)
+    second = Pod(metadata=ObjectMeta(name="second", namespace="default"), spec=first.spec)
+    alone = PodResources(requested=Resource(500, 500 * 2**20), non_zero=Resource(500, 500 * 2**20))
+    assert pod_resources(first) == alone
+    assert pod_resources(second) is pod_resources(first)
+    shared = first.spec.containers
+    others = {
+        "init": (
+            Pod(spec=PodSpec(containers=shared, init_containers=(container(cpu="1"),))),
+            Resource(1000, 500 * 2**20),
+        ),
+        "overhead": (
+            Pod(spec=PodSpec(containers=shared, extra=FrozenDict({"overhead": {"cpu": "250m"}}))),
+            Resource(750, 500 * 2**20),
+        ),
+        "host network": (Pod(spec=PodSpec(containers=shared, host_network=True)), alone.requested),
+        "containers": (make_pod(container(cpu="700m")), Resource(700, 0)),
+    }
+    for name, (pod, requested) in others.items():
+        assert pod_resources(pod).requested == requested, name
+        assert pod_resources(first) == alone, name
+    assert pod_resources(others["host network"][0]).host_ports == (HostPort("0.0.0.0", "TCP", 80),)
 
 
 # --- NodeResourcesFit score, LeastAllocated (least_allocated_test.go) --------------------------------
