@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -282,9 +283,9 @@ def equal_ignore_hash(first: PodTemplateSpec, second: PodTemplateSpec) -> bool:
         return False  # the usual verdict for an old ReplicaSet
     # Field by field, as attrs' equality compares them, so that no metadata is copied to drop a label.
     mine, theirs = first.metadata, second.metadata
-    return _labels_without_hash(mine.labels) == _labels_without_hash(theirs.labels) and all(
-        getattr(mine, name) == getattr(theirs, name) for name in _COMPARED_METADATA_FIELDS
-    )
+    if _labels_without_hash(mine.labels) != _labels_without_hash(theirs.labels):
+        return False
+    return bool(_compared_metadata(mine) == _compared_metadata(theirs))
 
 
 def _labels_without_hash(labels: Mapping[str, str]) -> Mapping[str, str]:
@@ -293,9 +294,9 @@ def _labels_without_hash(labels: Mapping[str, str]) -> Mapping[str, str]:
     return {key: value for key, value in labels.items() if key != POD_TEMPLATE_HASH_LABEL}
 
 
-#: What ObjectMeta's equality compares, but the labels.
-_COMPARED_METADATA_FIELDS = tuple(
-    field.name for field in attrs.fields(ObjectMeta) if field.eq and field.name != "labels"
+#: What ObjectMeta's equality compares, but the labels, as one tuple (compared in order, as attrs does).
+_compared_metadata = operator.attrgetter(
+    *(field.name for field in attrs.fields(ObjectMeta) if field.eq and field.name != "labels")
 )
 
 
