@@ -79,6 +79,9 @@ class Trace:
         self._dropped = 0
         self._keep: int | None = None
         self.keep = keep
+        #: The last monotonic time a record was made at, and its rounded form.
+        self._last_time = 0.0
+        self._last_rounded = 0.0
 
     @property
     def keep(self) -> int | None:
@@ -99,7 +102,10 @@ class Trace:
 
     def record(self, what: str, **fields: Any) -> None:
         records = self._records
-        records.append(_new_record(Record, (round(self._clock.monotonic(), 6), what, tuple(fields.items()))))
+        now = self._clock.monotonic()
+        if now != self._last_time:  # many records fall on one instant: round each instant once
+            self._last_time, self._last_rounded = now, round(now, 6)
+        records.append(_new_record(Record, (self._last_rounded, what, tuple(fields.items()))))
         if self._keep is not None and len(records) > self._keep + _SLACK:
             self._trim(self._keep)
 

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from reconcile.clock import Clock, VirtualClock
-from reconcile.trace import Trace
+from reconcile.trace import Record, Trace
 
 records = st.lists(
     st.tuples(st.sampled_from(["write", "reconcile", "fault"]), st.text(max_size=5), st.integers()),
@@ -66,3 +66,24 @@ def test_the_digest_hashes_each_record_as_a_json_list_one_a_line() -> None:
     assert trace.digest() == hashlib.sha256(text.encode()).hexdigest()
     first, second = trace
     assert first.get("revision") == 3 and second.what == "fault"
+
+
+class _SteppedClock(VirtualClock):
+    """Monotonic times handed out in turn, outside any loop."""
+
+    def __init__(self, times: list[float]) -> None:
+        super().__init__()
+        self._times = iter(times)
+
+    def monotonic(self) -> float:
+        return next(self._times)
+
+
+def test_records_are_stamped_with_their_time_rounded_to_microseconds() -> None:
+    times = [0.0, 1.23456789, 1.23456789, 2.0000004, 1e-7, 0.0]
+    trace = Trace(_SteppedClock(times))
+    for number in range(len(times)):
+        trace.record("write", revision=number)
+    assert [record.time for record in trace] == [round(time, 6) for time in times]
+    assert [record.time for record in trace] == [0.0, 1.234568, 1.234568, 2.0, 0.0, 0.0]
+    assert list(trace)[1] == Record(1.234568, "write", (("revision", 1),))
