@@ -54,6 +54,7 @@ from reconcile.informer import (
     BY_CONTROLLER,
     BY_OWNER,
     DeletedFinalStateUnknown,
+    Key,
     controller_bucket,
     final_state,
     index_by_controller,
@@ -104,6 +105,9 @@ POD_RANK_FACTS = "namespace/controller-uid: node, phase, ready, deletion cost, l
 _MAX_NAME_LENGTH = 253
 
 log = structlog.get_logger("setpoint.replicaset")
+
+#: Where a node's pods fall against the scale-down's cut: all before it, all at it, all after it.
+_BELOW, _TIED, _ABOVE = {-1}, {0}, {1}
 
 
 class PodControlError(Exception):
@@ -698,20 +702,38 @@ class ReplicaSetController(Controller):
         (as they come, node by node, merged), not the whole tied class. The pods before the cut go too.
         """
         rank_of = related.get
+        pods = self._pods
 
         def key_at(pod: Pod) -> FirstRulesKey:
             return first_rules_key(rank_facts(pod), rank_of)
 
-        def pods_on(node: str) -> list[Pod]:
-            return self._pods.by_index(BY_CONTROLLER_NODE, f"{bucket}/{node}")
-
-        below_nodes = {facts[0] for facts, key in keys.items() if key < boundary}
-        tied_nodes = {facts[0] for facts, key in keys.items() if key == boundary}
-        chosen = [pod for node in below_nodes for pod in pods_on(node) if key_at(pod) < boundary]
-        tied = heapq.merge(
-            *((pod for pod in pods_on(node) if key_at(pod) == boundary) for node in tied_nodes), key=key_of
-        )
-        chosen.extend(itertools.islice(tied, count - len(chosen)))
+        # Where each node's pods fall against the cut, from the tally: a node whose pods all fall on
+        # one side is taken (or passed over) whole, without a look at its pods.
+        sides: dict[str, set[int]] = {}
+        for facts, key in keys.items():
+            side = -1 if key < boundary else 0 if key == boundary else 1
+            sides.setdefault(facts[0], set()).add(side)
+        chosen: list[Pod] = []
+        tied: list[Sequence[Key]] = []
+        for node, on_node in sides.items():
+            if on_node == _ABOVE:
+                continue
+            if on_node == _BELOW:
+                chosen.extend(pods.by_index(BY_CONTROLLER_NODE, f"{bucket}/{node}"))
+            elif on_node == _TIED:
+                tied.append(pods.keys_by_index(BY_CONTROLLER_NODE, f"{bucket}/{node}"))
+            else:
+                tied_here: list[Key] = []
+                for pod in pods.by_index(BY_CONTROLLER_NODE, f"{bucket}/{node}"):
+                    key = key_at(pod)
+                    if key < boundary:
+                        chosen.append(pod)
+                    elif key == boundary:
+                        tied_here.append(key_of(pod))
+                tied.append(tied_here)
+        # The tied pods are alike: the first of them in key order go, merged from each node's sorted keys.
+        for namespace, name in itertools.islice(heapq.merge(*tied), count - len(chosen)):
+            chosen.append(cast(Pod, pods.get(name, namespace)))
         chosen.sort(key=key_of)
         return deletion_order(chosen, related, self._clock.now())
 

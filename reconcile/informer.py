@@ -14,7 +14,7 @@ workqueue. The informer is not a controller: it neither retries nor reconciles a
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -243,6 +243,14 @@ class Informer(Generic[M]):
             raise KeyError(f"no index named {index!r}")
         cache = self._cache
         return [cache[key] for key in self._sorted_keys(index, value)]
+
+    def keys_by_index(self, index: str, value: str) -> Sequence[Key]:
+        """The keys of `by_index`, in key order, without the objects: read-only, and only until the
+        informer next applies a change (the same sequence is handed out while the index value is
+        unchanged)."""
+        if index not in self._indexes:
+            raise KeyError(f"no index named {index!r}")
+        return self._sorted_keys(index, value)
 
     def _sorted_keys(self, index: str, value: str) -> builtins.list[Key]:
         keys = self._sorted.get((index, value))

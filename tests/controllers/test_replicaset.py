@@ -391,6 +391,27 @@ def test_scale_down_of_alike_pods_deletes_the_first_by_name_on_the_most_crowded_
     simulate(scenario)
 
 
+def test_scale_down_of_alike_pods_chooses_what_ranking_every_pod_does_for_any_count() -> None:
+    # Nodes whose pods all fall on one side of the cut are taken or passed over whole, a node with pods
+    # on both sides (a pod not ready among ready ones) is read pod by pod: the same choice, in the same
+    # order, as ranking every pod, wherever the cut falls.
+    async def scenario(sim: Simulation, controller: ReplicaSetController) -> None:
+        await sim.store.create(replica_set(replicas=16, owner=DEPLOYMENT))
+        await sim.settle()
+        pods = await owned_pods(sim)
+        placement = ["node-a"] * 5 + ["node-b"] * 5 + ["node-c"] * 3 + ["node-d"] * 2 + ["node-e"]
+        for number, (pod, node) in enumerate(zip(pods, placement, strict=True)):
+            await start_pod(sim, pod, node, ready=number != 7)
+        await sim.settle()
+        started = await owned_pods(sim)
+        rs = await get_rs(sim)
+        for count in range(1, len(started)):
+            expected = pods_to_delete(started, started, count, sim.clock.now())
+            assert controller.pods_to_delete(rs, count) == expected, count
+
+    simulate(scenario)
+
+
 def test_scale_down_deletes_pods_with_the_lowest_deletion_cost_first() -> None:
     async def scenario(sim: Simulation, controller: ReplicaSetController) -> None:
         await sim.store.create(replica_set(replicas=3))
