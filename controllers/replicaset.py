@@ -672,8 +672,13 @@ class ReplicaSetController(Controller):
                 counts[facts] = counts.get(facts, 0) + number
         related = self.related_pods_on_nodes(rs)
         rank_of = related.get
-        keys = {facts: first_rules_key(facts, rank_of) for facts in counts}
-        boundary = cut_key(((key, counts[facts]) for facts, key in keys.items()), count)
+        # Facts differ by node, their keys only by the node's rank: the cut is found among the few keys.
+        keys: dict[RankFacts, FirstRulesKey] = {}
+        by_key: dict[FirstRulesKey, int] = {}
+        for facts, number in counts.items():
+            key = keys[facts] = first_rules_key(facts, rank_of)
+            by_key[key] = by_key.get(key, 0) + number
+        boundary = cut_key(by_key.items(), count)
         if boundary is None:
             # Deleting them all: no need to rank.
             return filter_active_pods(self._pods.by_index(BY_CONTROLLER, bucket))[:count]
