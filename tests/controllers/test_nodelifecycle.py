@@ -345,6 +345,15 @@ def test_an_idle_cluster_runs_the_monitor_pass_every_period_and_no_tainting_pass
     assert Cluster(nodes=3, seed=1).run(scenario) == 20
 
 
+async def registrations(cluster: Cluster) -> list[tuple[str, str]]:
+    """(reason, node) of the RegisteredNode and RemovingNode events, in order."""
+    return [
+        (event.reason, event.involved_object.name)
+        for event in await cluster.events()
+        if event.reason in ("RegisteredNode", "RemovingNode")
+    ]
+
+
 def test_a_deleted_node_is_forgotten_at_the_next_pass_and_a_new_one_registered() -> None:
     async def scenario(cluster: Cluster) -> list[tuple[str, str]]:
         await cluster.settle()
@@ -353,11 +362,7 @@ def test_a_deleted_node_is_forgotten_at_the_next_pass_and_a_new_one_registered()
         await cluster.advance(5.0)
         await cluster.store.create(Node(metadata=ObjectMeta(name="node-9")))
         await cluster.advance(5.0)
-        return [
-            (event.reason, event.involved_object.name)
-            for event in await cluster.events()
-            if event.reason in ("RegisteredNode", "RemovingNode")
-        ]
+        return await registrations(cluster)
 
     assert Cluster(nodes=3, seed=1).run(scenario) == [
         ("RegisteredNode", "node-1"),
@@ -375,11 +380,7 @@ def test_a_node_replaced_between_two_passes_is_both_registered_and_forgotten() -
         await cluster.store.delete(Node, "node-2")
         await cluster.store.create(Node(metadata=ObjectMeta(name="node-9")))
         await cluster.advance(5.0)
-        return [
-            (event.reason, event.involved_object.name)
-            for event in await cluster.events()
-            if event.reason in ("RegisteredNode", "RemovingNode")
-        ][3:]
+        return (await registrations(cluster))[3:]
 
     # As many nodes as before, but not the same ones.
     assert Cluster(nodes=3, seed=1).run(scenario) == [
