@@ -107,7 +107,7 @@ _MAX_NAME_LENGTH = 253
 log = structlog.get_logger("setpoint.replicaset")
 
 #: Where a node's pods fall against the scale-down's cut: all before it, all at it, all after it.
-_BELOW, _TIED, _ABOVE = {-1}, {0}, {1}
+_BELOW, _TIED, _ABOVE = frozenset({-1}), frozenset({0}), frozenset({1})
 
 
 class PodControlError(Exception):

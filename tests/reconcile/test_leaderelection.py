@@ -31,6 +31,18 @@ async def lead_when_elected(elector: LeaderElector, led: list[float], clock: Vir
     await elector.run(lead)
 
 
+async def lease_after_leading(
+    store: MemoryStore, config: LeaderElectionConfig, clock: VirtualClock, stream: str
+) -> LeaseSpec:
+    """Run an elector for one second, stop it without releasing, and read the lease it left."""
+    elector = LeaderElector(store, config, clock=clock, rng=Entropy(1).stream(stream))
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(lead_when_elected, elector, [], clock)
+        await clock.sleep(1)
+        tg.cancel_scope.cancel()
+    return (await store.get(Lease, "setpoint", "kube-system")).spec
+
+
 def test_a_candidate_waits_out_the_lease_duration_the_holder_wrote_not_its_own() -> None:
     # client-go's isLeaseValid: observed time plus the observed record's leaseDurationSeconds.
     clock = VirtualClock()
@@ -58,12 +70,7 @@ def test_the_lease_duration_written_is_whole_seconds_cut_down() -> None:
     async def scenario() -> LeaseSpec:
         store = MemoryStore(seed=1, clock=clock)
         config = LeaderElectionConfig(name="setpoint", identity="me", lease_duration=15.9)
-        elector = LeaderElector(store, config, clock=clock, rng=Entropy(1).stream("leader"))
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(lead_when_elected, elector, [], clock)
-            await clock.sleep(1)
-            tg.cancel_scope.cancel()
-        return (await store.get(Lease, "setpoint", "kube-system")).spec
+        return await lease_after_leading(store, config, clock, "leader")
 
     assert clock.run(scenario).lease_duration_seconds == 15
 
@@ -77,12 +84,7 @@ def test_a_renewal_writes_the_renewers_own_lease_duration() -> None:
         store = MemoryStore(seed=1, clock=clock)
         before = (await held_lease(store, clock, "me", 60)).spec
         config = LeaderElectionConfig(name="setpoint", identity="me")
-        elector = LeaderElector(store, config, clock=clock, rng=Entropy(1).stream("leader"))
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(lead_when_elected, elector, [], clock)
-            await clock.sleep(1)
-            tg.cancel_scope.cancel()
-        return before, (await store.get(Lease, "setpoint", "kube-system")).spec
+        return before, await lease_after_leading(store, config, clock, "leader")
 
     before, after = clock.run(scenario)
     assert after.lease_duration_seconds == 15
@@ -135,11 +137,6 @@ def test_without_release_on_cancel_a_stopped_leader_keeps_its_lease_until_it_exp
     async def scenario() -> LeaseSpec:
         store = MemoryStore(seed=1, clock=clock)
         config = LeaderElectionConfig(name="setpoint", identity="first")
-        elector = LeaderElector(store, config, clock=clock, rng=Entropy(1).stream("first"))
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(lead_when_elected, elector, [], clock)
-            await clock.sleep(1)
-            tg.cancel_scope.cancel()
-        return (await store.get(Lease, "setpoint", "kube-system")).spec
+        return await lease_after_leading(store, config, clock, "first")
 
     assert clock.run(scenario).holder_identity == "first"
