@@ -32,6 +32,7 @@ import math
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
 from enum import StrEnum
+from typing import ClassVar, NamedTuple
 
 import anyio
 import anyio.abc
@@ -126,7 +127,13 @@ def compute_zone_state(
     for condition in ready_conditions:
         if condition is not None and condition.status == "True":
             ready += 1
-    not_ready = len(ready_conditions) - ready
+    return zone_state_of(ready, len(ready_conditions) - ready, unhealthy_threshold)
+
+
+def zone_state_of(
+    ready: int, not_ready: int, unhealthy_threshold: float = UNHEALTHY_ZONE_THRESHOLD
+) -> tuple[int, ZoneState]:
+    """`compute_zone_state` from the counts of ready and not-ready nodes."""
     if ready == 0 and not_ready > 0:
         return not_ready, ZoneState.FULL_DISRUPTION
     if not_ready > 2 and not_ready / (not_ready + ready) >= unhealthy_threshold:
@@ -325,6 +332,8 @@ class _NodeHealth:
     ready_transition_timestamp: float
     status_ready: NodeCondition | None
     lease_renew_time: datetime | None = None
+    #: The Lease object last looked at (a new one may hold a renewal).
+    lease: Lease | None = None
 
 
 @attrs.define
@@ -343,6 +352,18 @@ class _Seen:
     past_grace: bool
 
 
+class _Steady(NamedTuple):
+    """A node a monitor pass has nothing to do for but count in its zone, for as long as the informer
+    holds ``node`` and ``lease``, it is not being retried and ``until`` (the grace period's end) has not
+    passed. ``zone`` is None for a node excluded from its zone's health."""
+
+    node: Node
+    lease: Lease | None
+    until: float
+    zone: str | None
+    ready: bool
+
+
 class NodeLifecycleController(Controller):
     """Node health, condition taints and rate-limited NoExecute taints (kube-controller-manager's
     node-lifecycle-controller).
@@ -351,6 +372,10 @@ class NodeLifecycleController(Controller):
     ``node_startup_grace_period``, ``eviction_limiter_qps`` (--node-eviction-rate),
     ``secondary_eviction_limiter_qps``, ``large_cluster_threshold`` and ``unhealthy_zone_threshold``.
     """
+
+    #: Whether a pass only counts the nodes it would find as it left them (off: every node looked at,
+    #: as upstream does; the tests compare both).
+    count_steady_nodes: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -392,6 +417,9 @@ class NodeLifecycleController(Controller):
         self._known_nodes: dict[str, Node] = {}
         self._health: dict[str, _NodeHealth] = {}
         self._seen: dict[str, _Seen] = {}
+        #: The nodes a pass only counts, and how many of them are ready and not, per zone.
+        self._steady: dict[str, _Steady] = {}
+        self._steady_counts: dict[str, list[int]] = {}
         #: Each node's zone key, with the node object it was computed from.
         self._zones: dict[str, tuple[Node, str]] = {}
         self._nodes_to_retry: set[str] = set()
@@ -522,18 +550,28 @@ class NodeLifecycleController(Controller):
     # --- the monitor pass -----------------------------------------------------------------------
 
     async def monitor_node_health(self) -> None:
-        """One pass over every node (monitorNodeHealth): health, pods, NoExecute queueing, zones."""
+        """One pass over every node (monitorNodeHealth): health, pods, NoExecute queueing, zones.
+
+        A node whose look would find what the last one found, with nothing to do (healthy, no taint to
+        remove, grace period running), is only counted in its zone: it is *steady* (`_Steady`) until its
+        node object or Lease is replaced, or its grace period ends. That is most nodes of most passes.
+        """
         nodes = self._nodes.list()
         known = self._known_nodes
+        steady = self._steady
         for node in nodes:
+            name = node.metadata.name
+            entry = steady.get(name)
+            if entry is not None and entry.node is node and entry.zone is not None:
+                continue  # known, and its zone is counted, so it has a state
             zone = self._zone_of(node)
             if zone not in self.zone_states:
                 self._add_zone(zone)
-            if node.metadata.name not in known:
+            if name not in known:
                 await self._record_node_event(
                     node, "RegisteredNode", f"Registered Node {node.metadata.name} in Controller"
                 )
-                known[node.metadata.name] = node
+                known[name] = node
                 await self.mark_node_as_reachable(node)
         # Every node listed is known now: as many known as listed means none is gone.
         if len(known) != len(nodes):
@@ -544,29 +582,80 @@ class NodeLifecycleController(Controller):
                 self._seen.pop(name, None)
                 self._zones.pop(name, None)
                 self._nodes_to_retry.discard(name)
+                entry = steady.get(name)
+                if entry is not None:
+                    self._unsteady(name, entry, None)
                 await self._record_node_event(gone, "RemovingNode", f"Removing Node {name} from Controller")
 
-        zone_conditions: dict[str, list[NodeCondition | None]] = {}
+        # Per zone, how many counted nodes are ready and how many not: the steady ones to start with.
+        zone_counts = {zone: list(counts) for zone, counts in self._steady_counts.items() if any(counts)}
+        get_node, get_lease = self._nodes.get, self._leases.get
         # The clock is read again after each await: between two, no time passes.
         now = self._clock.monotonic()
         for node in nodes:
+            name = node.metadata.name
+            entry = steady.get(name)
+            if entry is not None:
+                if (
+                    entry.node is node
+                    and now <= entry.until
+                    and get_lease(name, NODE_LEASE_NAMESPACE) is entry.lease
+                    and get_node(name) is node
+                ):
+                    continue
+                self._unsteady(name, entry, zone_counts)
             seen = self._unchanged(node, now)
             if seen is None:
-                await self._monitor_node(node, zone_conditions)
+                await self._monitor_node(node, zone_counts)
                 now = self._clock.monotonic()
-                continue
-            # What _monitor_node would do with the same conditions, without redoing the look.
-            if LABEL_EXCLUDE_DISRUPTION not in node.metadata.labels:
-                conditions = zone_conditions.get(seen.zone)
-                if conditions is None:
-                    conditions = zone_conditions[seen.zone] = []
-                conditions.append(seen.current)
-            if seen.current is not None and not (
-                seen.observed.status == "True" and self._reachable_already(node, seen.zone)
-            ):
-                await self._process_taint_based_eviction(node, seen.observed)
-                now = self._clock.monotonic()
-        await self._handle_disruption(zone_conditions, nodes)
+            else:
+                # What _monitor_node would do with the same conditions, without redoing the look.
+                if LABEL_EXCLUDE_DISRUPTION not in node.metadata.labels:
+                    _count(zone_counts, seen.zone, seen.current)
+                if seen.current is not None and not (
+                    seen.observed.status == "True" and self._reachable_already(node, seen.zone)
+                ):
+                    await self._process_taint_based_eviction(node, seen.observed)
+                    now = self._clock.monotonic()
+            self._steady_if_idle(node)
+        await self._handle_disruption(zone_counts, nodes)
+
+    def _steady_if_idle(self, node: Node) -> None:
+        """Count the node as steady if the pass just done had nothing to do for it but count it."""
+        name = node.metadata.name
+        seen = self._seen.get(name)
+        if seen is None or seen.node is not node or name in self._nodes_to_retry:
+            return
+        health = self._health.get(name)
+        if health is None or self._nodes.get(name) is not node or not self.count_steady_nodes:
+            return
+        current = seen.current
+        if current is not None and not (
+            seen.observed.status == "True" and self._reachable_already(node, seen.zone)
+        ):
+            return
+        if seen.past_grace:
+            until = math.inf
+        else:
+            grace = self._grace_period if current is not None else self._startup_grace_period
+            until = health.probe_timestamp + grace
+        zone = None if LABEL_EXCLUDE_DISRUPTION in node.metadata.labels else seen.zone
+        ready = current is not None and current.status == "True"
+        self._steady[name] = _Steady(node, health.lease, until, zone, ready)
+        if zone is not None:
+            counts = self._steady_counts.get(zone)
+            if counts is None:
+                counts = self._steady_counts[zone] = [0, 0]
+            counts[0 if ready else 1] += 1
+
+    def _unsteady(self, name: str, entry: _Steady, zone_counts: dict[str, list[int]] | None) -> None:
+        """The node is to be looked at again: out of the steady ones and their counts."""
+        del self._steady[name]
+        if entry.zone is not None:
+            slot = 0 if entry.ready else 1
+            self._steady_counts[entry.zone][slot] -= 1
+            if zone_counts is not None:
+                zone_counts[entry.zone][slot] -= 1
 
     def _zone_of(self, node: Node) -> str:
         name = node.metadata.name
@@ -590,7 +679,7 @@ class NodeLifecycleController(Controller):
         health = self._health.get(name)
         if health is None:
             return None
-        lease = self._leases.get(name, NODE_LEASE_NAMESPACE)
+        lease = health.lease = self._leases.get(name, NODE_LEASE_NAMESPACE)
         renewed = lease.spec.renew_time if lease is not None else None
         if renewed is not None and (health.lease_renew_time is None or health.lease_renew_time < renewed):
             health.lease_renew_time = renewed
@@ -614,7 +703,7 @@ class NodeLifecycleController(Controller):
             for taint in taints
         )
 
-    async def _monitor_node(self, node: Node, zone_conditions: dict[str, list[NodeCondition | None]]) -> None:
+    async def _monitor_node(self, node: Node, zone_counts: dict[str, list[int]]) -> None:
         name = node.metadata.name
         for _ in range(NODE_HEALTH_UPDATE_RETRY):
             try:
@@ -631,7 +720,7 @@ class NodeLifecycleController(Controller):
             log.warning("could not update node health; no pods will be evicted", node=name)
             return
         if LABEL_EXCLUDE_DISRUPTION not in node.metadata.labels:
-            zone_conditions.setdefault(zone_key(node), []).append(current)
+            _count(zone_counts, zone_key(node), current)
         if current is None:
             return
         await self._process_taint_based_eviction(node, observed)
@@ -693,7 +782,7 @@ class NodeLifecycleController(Controller):
                 probe_timestamp=now, ready_transition_timestamp=transition, status_ready=current
             )
         health.lease_renew_time = saved_renew
-        lease = self._leases.get(name, NODE_LEASE_NAMESPACE)
+        lease = health.lease = self._leases.get(name, NODE_LEASE_NAMESPACE)
         renewed = lease.spec.renew_time if lease is not None else None
         if renewed is not None and (saved_renew is None or saved_renew < renewed):
             # A renewed lease is a heartbeat even if the kubelet never posted a status.
@@ -882,18 +971,22 @@ class NodeLifecycleController(Controller):
         if state is not ZoneState.INITIAL:
             self.zone_tainters[zone].swap_limiter(self.zone_qps(state, zone_size))
 
-    async def _handle_disruption(
-        self, zone_conditions: dict[str, list[NodeCondition | None]], nodes: Sequence[Node]
-    ) -> None:
+    async def _handle_disruption(self, zone_counts: dict[str, list[int]], nodes: Sequence[Node]) -> None:
+        """Zone states from the counts of ready and not-ready nodes per zone, and what follows from
+        them (handleDisruption). A zone without a counted node has no state."""
+        sizes = {
+            zone: ready + not_ready for zone, (ready, not_ready) in zone_counts.items() if ready + not_ready
+        }
         new_states: dict[str, ZoneState] = {}
         all_are_fully_disrupted = True
-        for zone in sorted(zone_conditions):
-            _, state = compute_zone_state(zone_conditions[zone], self.unhealthy_zone_threshold)
+        for zone in sorted(sizes):
+            ready, not_ready = zone_counts[zone]
+            _, state = zone_state_of(ready, not_ready, self.unhealthy_zone_threshold)
             if state is not ZoneState.FULL_DISRUPTION:
                 all_are_fully_disrupted = False
             new_states[zone] = state
             self.zone_states.setdefault(zone, ZoneState.INITIAL)
-        for zone in [zone for zone in self.zone_states if zone not in zone_conditions]:
+        for zone in [zone for zone in self.zone_states if zone not in sizes]:
             del self.zone_states[zone]
         all_were_fully_disrupted = all(
             state is ZoneState.FULL_DISRUPTION for state in self.zone_states.values()
@@ -916,15 +1009,23 @@ class NodeLifecycleController(Controller):
                 if health is not None:
                     health.probe_timestamp = health.ready_transition_timestamp = now
             for zone in self.zone_states:
-                self._set_limiter_in_zone(zone, len(zone_conditions[zone]), new_states[zone])
+                self._set_limiter_in_zone(zone, sizes[zone], new_states[zone])
                 self.zone_states[zone] = new_states[zone]
             return
         for zone, state in self.zone_states.items():
             new_state = new_states[zone]
             if state is not new_state:
                 log.info("zone changed state", zone=zone, state=new_state.value)
-                self._set_limiter_in_zone(zone, len(zone_conditions[zone]), new_state)
+                self._set_limiter_in_zone(zone, sizes[zone], new_state)
                 self.zone_states[zone] = new_state
+
+
+def _count(zone_counts: dict[str, list[int]], zone: str, ready: NodeCondition | None) -> None:
+    """Count a node in its zone: ready (its Ready condition True) or not (anything else, or none)."""
+    counts = zone_counts.get(zone)
+    if counts is None:
+        counts = zone_counts[zone] = [0, 0]
+    counts[0 if ready is not None and ready.status == "True" else 1] += 1
 
 
 def _condition_statuses(node: Node) -> tuple[tuple[str, str], ...]:

@@ -17,15 +17,21 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 from typing import TypeVar
+from unittest.mock import patch
 
 import anyio
+import attrs
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from controllers.cluster import Cluster
 from controllers.kubelet import LABEL_ZONE, Kubelet, NodeConfig
 from controllers.nodelifecycle import (
+    LABEL_EXCLUDE_DISRUPTION,
     NO_EXECUTE,
     NO_SCHEDULE,
+    NODE_MONITOR_PERIOD,
     TAINT_DISK_PRESSURE,
     TAINT_MEMORY_PRESSURE,
     TAINT_NETWORK_UNAVAILABLE,
@@ -578,3 +584,68 @@ def test_a_normal_zone_taints_at_most_one_node_every_ten_seconds() -> None:
         return sorted((await no_execute_times(sim, stopped, 120)).values())
 
     assert sim.run(scenario) == [75.0, 85.0, 95.0]
+
+
+# --- steady nodes: counted, not looked at ---------------------------------------------------------
+
+_ZONES = ("a", "b", "c")
+_steps = st.lists(
+    st.tuples(
+        st.sampled_from(["stop", "start", "exclude", "include", "cordon", "uncordon"]),
+        st.integers(0, 6),
+        st.floats(0.5, 90.0).map(lambda seconds: round(seconds, 1)),
+    ),
+    min_size=1,
+    max_size=8,
+)
+
+
+def health_story(steps: list[tuple[str, int, float]], *, count_steady: bool) -> tuple[str, list[str]]:
+    """Run node failures, returns and relabellings on seven zoned nodes; the trace's digest and the
+    zone states each pass ended with."""
+    configs = [NodeConfig(name=f"node-{i}", zone=_ZONES[i % 3]) for i in range(7)]
+
+    async def scenario(cluster: Cluster) -> tuple[str, list[str]]:
+        lifecycle = next(c for c in cluster.controllers if isinstance(c, NodeLifecycleController))
+        await cluster.apply([web(replicas=6)])
+        await cluster.settle()
+        states: list[str] = []
+        for action, index, wait in steps:
+            name = f"node-{index}"
+            if action == "stop":
+                cluster.stop_node(name)
+            elif action == "start":
+                cluster.start_node(name)
+            else:
+                node = await cluster.get(Node, name)
+                labels = dict(node.metadata.labels)
+                if action == "exclude":
+                    labels[LABEL_EXCLUDE_DISRUPTION] = ""
+                elif action == "include":
+                    labels.pop(LABEL_EXCLUDE_DISRUPTION, None)
+                node = attrs.evolve(
+                    node,
+                    metadata=attrs.evolve(node.metadata, labels=FrozenDict(labels)),
+                    spec=attrs.evolve(node.spec, unschedulable=action == "cordon")
+                    if action in ("cordon", "uncordon")
+                    else node.spec,
+                )
+                await cluster.store.update(node)
+            end = cluster.now + wait
+            while cluster.now < end:
+                await cluster.advance(min(NODE_MONITOR_PERIOD, end - cluster.now))
+                states.append(repr(sorted(lifecycle.zone_states.items())))
+        await cluster.advance(400)
+        assert cluster.simulation is not None
+        return cluster.simulation.trace.digest(), states
+
+    with patch.object(NodeLifecycleController, "count_steady_nodes", count_steady):
+        return Cluster(nodes=configs, seed=3).run(scenario)
+
+
+@settings(max_examples=15, deadline=None)
+@given(_steps)
+def test_a_pass_counting_steady_nodes_does_what_looking_at_every_node_does(
+    steps: list[tuple[str, int, float]],
+) -> None:
+    assert health_story(steps, count_steady=True) == health_story(steps, count_steady=False)
