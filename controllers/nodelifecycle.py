@@ -29,10 +29,10 @@ import contextlib
 import heapq
 import itertools
 import math
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from enum import StrEnum
-from typing import ClassVar, NamedTuple
+from typing import Any, ClassVar, cast
 
 import anyio
 import anyio.abc
@@ -42,7 +42,7 @@ import structlog
 from controllers.events import NORMAL, WARNING, EventRecorder
 from reconcile import Controller, Manager, Request, Result, Watch
 from reconcile.clock import Clock, Timer
-from reconcile.informer import BY_NODE, index_by_node_name
+from reconcile.informer import BY_NODE, DeletedFinalStateUnknown, final_state, index_by_node_name
 from store import Conflict, NotFound, Store
 from store.models import Lease, Node, NodeCondition, Pod, Taint
 
@@ -352,16 +352,51 @@ class _Seen:
     past_grace: bool
 
 
-class _Steady(NamedTuple):
-    """A node a monitor pass has nothing to do for but count in its zone, for as long as the informer
-    holds ``node`` and ``lease``, it is not being retried and ``until`` (the grace period's end) has not
-    passed. ``zone`` is None for a node excluded from its zone's health."""
+@attrs.define
+class _Steady:
+    """A node a monitor pass has nothing to do for but count in its zone (and take in its Lease's
+    renewals), for as long as the informer holds ``node`` and ``until`` (the grace period's end) has not
+    passed. ``lease`` is the Lease last taken in; ``zone`` is None for a node excluded from its zone's
+    health; ``grace`` is the node's grace period (infinite once past it)."""
 
     node: Node
+    health: _NodeHealth
     lease: Lease | None
     until: float
     zone: str | None
     ready: bool
+    grace: float
+
+
+class _SteadyWatch:
+    """Tells the monitor pass of its steady nodes' changes as the informers apply them: a new Lease is
+    kept for the pass to take in, a new node object has the node looked at again. The pass then needs
+    no cache lookup per steady node."""
+
+    def __init__(self, steady: Mapping[str, _Steady], renewals: dict[str, Lease | None], changed: set[str]):
+        self._steady = steady
+        self._renewals = renewals
+        self._changed = changed
+
+    def on_add(self, obj: Node | Lease) -> None:
+        self._note(obj, obj)
+
+    def on_update(self, old: Node | Lease, new: Node | Lease) -> None:
+        if old is not new:  # a resync changes nothing
+            self._note(new, new)
+
+    def on_delete(self, obj: Node | Lease | DeletedFinalStateUnknown[Any]) -> None:
+        self._note(final_state(obj), None)
+
+    def _note(self, obj: Node | Lease, now: Node | Lease | None) -> None:
+        meta = obj.metadata
+        if meta.name not in self._steady:
+            return
+        if isinstance(obj, Lease):
+            if meta.namespace == NODE_LEASE_NAMESPACE:
+                self._renewals[meta.name] = cast(Lease | None, now)
+        else:
+            self._changed.add(meta.name)
 
 
 class NodeLifecycleController(Controller):
@@ -420,6 +455,11 @@ class NodeLifecycleController(Controller):
         #: The nodes a pass only counts, and how many of them are ready and not, per zone.
         self._steady: dict[str, _Steady] = {}
         self._steady_counts: dict[str, list[int]] = {}
+        self._steady_uncounted = 0
+        #: What the informers told of steady nodes since: their new Leases, and which were replaced.
+        self._renewals: dict[str, Lease | None] = {}
+        self._changed: set[str] = set()
+        self._steady_watch = _SteadyWatch(self._steady, self._renewals, self._changed)
         #: Each node's zone key, with the node object it was computed from.
         self._zones: dict[str, tuple[Node, str]] = {}
         self._nodes_to_retry: set[str] = set()
@@ -447,11 +487,18 @@ class NodeLifecycleController(Controller):
     ) -> None:
         """Run the controller with the monitor pass on a loop timer (first pass at once)."""
         self._running = True
+        self._nodes.add_handler(self._steady_watch)
+        self._leases.add_handler(self._steady_watch)
         self._arm_monitor(self._clock.monotonic())
         try:
             await super().run(manager, task_status=task_status)
         finally:
             self._running = False
+            self._nodes.remove_handler(self._steady_watch)
+            self._leases.remove_handler(self._steady_watch)
+            # Unwatched, a steady node could change unseen: the next run looks at every node again.
+            for name, entry in list(self._steady.items()):
+                self._unsteady(name, entry, None)
             for timer in (self._monitor_timer, self._taint_timer):
                 if timer is not None:
                     timer.cancel()
@@ -559,7 +606,10 @@ class NodeLifecycleController(Controller):
         nodes = self._nodes.list()
         known = self._known_nodes
         steady = self._steady
-        for node in nodes:
+        # Every node listed is steady, unchanged and counted in its zone (so the zone has a state):
+        # none to register.
+        all_steady = len(steady) == len(nodes) and not self._changed and not self._steady_uncounted
+        for node in () if all_steady else nodes:
             name = node.metadata.name
             entry = steady.get(name)
             if entry is not None and entry.node is node and entry.zone is not None:
@@ -589,20 +639,20 @@ class NodeLifecycleController(Controller):
 
         # Per zone, how many counted nodes are ready and how many not: the steady ones to start with.
         zone_counts = {zone: list(counts) for zone, counts in self._steady_counts.items() if any(counts)}
-        get_node, get_lease = self._nodes.get, self._leases.get
+        renewals, changed = self._renewals, self._changed
         # The clock is read again after each await: between two, no time passes.
         now = self._clock.monotonic()
         for node in nodes:
             name = node.metadata.name
             entry = steady.get(name)
             if entry is not None:
-                if (
-                    entry.node is node
-                    and now <= entry.until
-                    and get_lease(name, NODE_LEASE_NAMESPACE) is entry.lease
-                    and get_node(name) is node
-                ):
-                    continue
+                # The informer still holds this node object (it told of no other since).
+                if entry.node is node and name not in changed:
+                    lease = renewals.pop(name, entry.lease)
+                    if lease is not entry.lease:
+                        self._renewed(entry, lease, now)
+                    if now <= entry.until:
+                        continue
                 self._unsteady(name, entry, zone_counts)
             seen = self._unchanged(node, now)
             if seen is None:
@@ -620,6 +670,17 @@ class NodeLifecycleController(Controller):
             self._steady_if_idle(node)
         await self._handle_disruption(zone_counts, nodes)
 
+    @staticmethod
+    def _renewed(entry: _Steady, lease: Lease | None, now: float) -> None:
+        """Take in a steady node's new Lease, as `_unchanged` does: a renewal is a heartbeat."""
+        health = entry.health
+        entry.lease = health.lease = lease
+        renewed = lease.spec.renew_time if lease is not None else None
+        if renewed is not None and (health.lease_renew_time is None or health.lease_renew_time < renewed):
+            health.lease_renew_time = renewed
+            health.probe_timestamp = now
+            entry.until = now + entry.grace
+
     def _steady_if_idle(self, node: Node) -> None:
         """Count the node as steady if the pass just done had nothing to do for it but count it."""
         name = node.metadata.name
@@ -627,7 +688,13 @@ class NodeLifecycleController(Controller):
         if seen is None or seen.node is not node or name in self._nodes_to_retry:
             return
         health = self._health.get(name)
-        if health is None or self._nodes.get(name) is not node or not self.count_steady_nodes:
+        if (
+            health is None
+            or not self.count_steady_nodes
+            or not self._running
+            or self._nodes.get(name) is not node
+            or self._leases.get(name, NODE_LEASE_NAMESPACE) is not health.lease
+        ):
             return
         current = seen.current
         if current is not None and not (
@@ -635,13 +702,15 @@ class NodeLifecycleController(Controller):
         ):
             return
         if seen.past_grace:
-            until = math.inf
+            grace = math.inf
         else:
             grace = self._grace_period if current is not None else self._startup_grace_period
-            until = health.probe_timestamp + grace
         zone = None if LABEL_EXCLUDE_DISRUPTION in node.metadata.labels else seen.zone
         ready = current is not None and current.status == "True"
-        self._steady[name] = _Steady(node, health.lease, until, zone, ready)
+        until = health.probe_timestamp + grace
+        self._steady[name] = _Steady(node, health, health.lease, until, zone, ready, grace)
+        if zone is None:
+            self._steady_uncounted += 1
         if zone is not None:
             counts = self._steady_counts.get(zone)
             if counts is None:
@@ -651,6 +720,10 @@ class NodeLifecycleController(Controller):
     def _unsteady(self, name: str, entry: _Steady, zone_counts: dict[str, list[int]] | None) -> None:
         """The node is to be looked at again: out of the steady ones and their counts."""
         del self._steady[name]
+        self._renewals.pop(name, None)
+        self._changed.discard(name)
+        if entry.zone is None:
+            self._steady_uncounted -= 1
         if entry.zone is not None:
             slot = 0 if entry.ready else 1
             self._steady_counts[entry.zone][slot] -= 1

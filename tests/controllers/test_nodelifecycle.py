@@ -591,7 +591,7 @@ def test_a_normal_zone_taints_at_most_one_node_every_ten_seconds() -> None:
 _ZONES = ("a", "b", "c")
 _steps = st.lists(
     st.tuples(
-        st.sampled_from(["stop", "start", "exclude", "include", "cordon", "uncordon"]),
+        st.sampled_from(["stop", "start", "exclude", "include", "cordon", "uncordon", "move"]),
         st.integers(0, 6),
         st.floats(0.5, 90.0).map(lambda seconds: round(seconds, 1)),
     ),
@@ -601,8 +601,8 @@ _steps = st.lists(
 
 
 def health_story(steps: list[tuple[str, int, float]], *, count_steady: bool) -> tuple[str, list[str]]:
-    """Run node failures, returns and relabellings on seven zoned nodes; the trace's digest and the
-    zone states each pass ended with."""
+    """Run node failures, returns and relabellings on seven zoned nodes (``move``: to a zone of its own
+    and back); the trace's digest and the zone states each pass ended with."""
     configs = [NodeConfig(name=f"node-{i}", zone=_ZONES[i % 3]) for i in range(7)]
 
     async def scenario(cluster: Cluster) -> tuple[str, list[str]]:
@@ -623,6 +623,8 @@ def health_story(steps: list[tuple[str, int, float]], *, count_steady: bool) -> 
                     labels[LABEL_EXCLUDE_DISRUPTION] = ""
                 elif action == "include":
                     labels.pop(LABEL_EXCLUDE_DISRUPTION, None)
+                elif action == "move":
+                    labels[LABEL_ZONE] = "d" if labels[LABEL_ZONE] != "d" else _ZONES[index % 3]
                 node = attrs.evolve(
                     node,
                     metadata=attrs.evolve(node.metadata, labels=FrozenDict(labels)),
