@@ -711,7 +711,7 @@ class NodeLifecycleController(Controller):
         self._steady[name] = _Steady(node, health, health.lease, until, zone, ready, grace)
         if zone is None:
             self._steady_uncounted += 1
-        if zone is not None:
+        else:
             counts = self._steady_counts.get(zone)
             if counts is None:
                 counts = self._steady_counts[zone] = [0, 0]
@@ -724,7 +724,7 @@ class NodeLifecycleController(Controller):
         self._changed.discard(name)
         if entry.zone is None:
             self._steady_uncounted -= 1
-        if entry.zone is not None:
+        else:
             slot = 0 if entry.ready else 1
             self._steady_counts[entry.zone][slot] -= 1
             if zone_counts is not None:
