@@ -121,13 +121,22 @@ def proportional_scale_plan(
     ReplicaSet leaves the old ones nothing. Otherwise, for RollingUpdate, replicas + maxSurge is
     shared out in proportion to each ReplicaSet's size, largest first — newer first when growing,
     older first when shrinking — and the rounding leftover goes to the first.
+
+    A lone ReplicaSet already at spec.replicas whose replicas annotations are stale still has them
+    refreshed. A write made from a stale Deployment can leave it so (sized for the spec at hand, but
+    annotated with the one before), and released Kubernetes then returns here without a write on
+    every sync: the stale desired-replicas keeps `is_scaling_event` true, so the rollout never runs
+    again. The refresh is the fix upstream has under review (kubernetes/kubernetes#138036, #138840).
     """
     replicas = deployment.spec.replicas
     active_or_latest = util.find_active_or_latest(new_rs, old_replica_sets)
     if active_or_latest is not None:
-        if active_or_latest.spec.replicas == replicas:
-            return []
-        return [ScaleStep(active_or_latest.metadata.name, replicas)]
+        if active_or_latest.spec.replicas != replicas:
+            return [ScaleStep(active_or_latest.metadata.name, replicas)]
+        maximum = replicas + util.max_surge(deployment)
+        if util.replicas_annotations_need_update(active_or_latest, replicas, maximum):
+            return [ScaleStep(active_or_latest.metadata.name, replicas, "")]
+        return []
     if util.is_saturated(deployment, new_rs):
         return [ScaleStep(old.metadata.name, 0) for old in util.filter_active_replica_sets(old_replica_sets)]
     if not util.is_rolling_update(deployment):

@@ -308,6 +308,27 @@ def test_scaling_a_deployment_resizes_its_only_replica_set() -> None:
     Simulation(seed=1).run(scenario)
 
 
+def test_a_stale_desired_replicas_annotation_on_a_replica_set_at_size_does_not_block_the_rollout() -> None:
+    # A ReplicaSet sized from a stale Deployment keeps the desired-replicas of the spec before (here 1
+    # while the Deployment says 2 and the ReplicaSet has 2). Every sync is then a scaling event, and
+    # the lone ReplicaSet already has the size it asks for: unless the annotations are refreshed then,
+    # nothing is written, no sync ever gets past the scaling event, and the rollout never starts.
+    async def scenario(sim: Simulation) -> None:
+        start(sim)
+        await sim.store.create(web(2, "web:1"))
+        await sim.settle()
+        rs = (await replica_sets(sim))["1"]
+        await sim.store.update(util.set_replicas_annotations(rs, 1, 2))
+        await change(sim, image="web:2")
+        await sim.settle()
+        sets = await replica_sets(sim)
+        assert (sets["1"].spec.replicas, sets["2"].spec.replicas) == (0, 2)
+        assert sets["2"].metadata.annotations[util.DESIRED_REPLICAS_ANNOTATION] == "2"
+        assert condition(await deployment(sim), "Progressing") == ("True", "NewReplicaSetAvailable")
+
+    Simulation(seed=1).run(scenario)
+
+
 def test_scaling_mid_rollout_grows_old_and_new_replica_sets_in_proportion() -> None:
     async def scenario(sim: Simulation) -> None:
         start(sim, broken_images={"web:2"})

@@ -894,6 +894,17 @@ def test_scale_proportionally_refreshes_every_active_replica_set_in_one_directio
     ]
 
 
+def test_scale_refreshes_the_stale_annotations_of_a_lone_replica_set_already_at_size() -> None:
+    # Sized for 2 by a write made from a Deployment that said 1: the desired-replicas annotation of 1
+    # would make every sync a scaling event that changes nothing, and the rollout would never run.
+    d = deployment(2, max_surge=1)
+    old = util.set_replicas_annotations(rs("foo-v1", 2, created=OLD), 1, 2)
+    new = util.set_replicas_annotations(rs("foo-v2", 0, created=NOW), 1, 2)
+    assert proportional_scale_plan(d, new, [old]) == [ScaleStep("foo-v1", 2, "")]
+    current = util.set_replicas_annotations(old, 2, 3)
+    assert proportional_scale_plan(d, new, [current]) == []
+
+
 @pytest.mark.parametrize(
     ("sizes", "limit", "expected_deletions"),
     [

@@ -114,3 +114,23 @@ def test_a_settle_after_the_clock_stepped_back_past_the_grace_period_waits_node_
         machine.quiesce()
     finally:
         machine.teardown()
+
+
+def test_a_scale_acted_on_from_a_stale_deployment_does_not_stall_the_rollout_for_good() -> None:
+    # Found by the machine: scaled 4 -> 1 -> 2 mid-rollout, the Deployment controller finished the
+    # scale to 1 after the Deployment said 2 (its cache had not caught up), leaving the old ReplicaSet
+    # alone at 2 pods but annotated desired-replicas 1. Every sync then took it for a scaling event in
+    # which the ReplicaSet already had the right size, wrote nothing, and never resumed the rollout.
+    surge_one = DeploymentStrategy(
+        type="RollingUpdate", rolling_update=RollingUpdateDeployment(max_unavailable=0, max_surge=1)
+    )
+    machine = ClusterMachine()
+    try:
+        machine.boot(seed=0)
+        machine.create_deployment(app="web", replicas=4, strategy=surge_one, image="nginx:1.25")
+        machine.set_image(app="web", image="nginx:1.26")
+        machine.scale(app="web", replicas=1)
+        machine.scale(app="web", replicas=2)
+        machine.quiesce()
+    finally:
+        machine.teardown()
