@@ -140,7 +140,8 @@ class Controller:
     whatever ``changed`` says, as a watch sees it as an add or a delete). The reconciler still reads
     the whole cache.
     ``timeout`` bounds a single reconcile; ``max_retries`` drops a key after that many failures
-    in a row (Kubernetes' Deployment and Endpoints controllers use 15); None retries for ever.
+    in a row (Kubernetes' Deployment and Endpoints controllers use 15); None retries for ever. A
+    dropped key waits for a change or an informer resync to bring it back (`dropped`).
     Up to ``workers`` workers run at once, each started the first time an item is queued with no
     idle worker to take it. Workers start only once every cache the controller watches has synced;
     if that takes longer than ``cache_sync_timeout`` seconds the controller fails with
@@ -183,6 +184,9 @@ class Controller:
         self._busy = 0
         self._stopping = False
         self._stopped = anyio.Event()
+        # Keys dropped after max_retries and not taken since, in the order dropped (a dict, not a set:
+        # the order must not depend on string hashing).
+        self._dropped: dict[Request, None] = {}
 
     @property
     def queue(self) -> WorkQueue[Request]:
@@ -208,6 +212,24 @@ class Controller:
         if self._queue is not None:
             self._queue.shut_down()
         self._stopped.set()
+
+    @property
+    def dropped(self) -> tuple[Request, ...]:
+        """Keys given up on after ``max_retries`` failures and not reconciled since, oldest first.
+
+        Nothing brings such a key back but a change to what it watches or an informer resync, on which
+        Kubernetes relies for them (every 12 to 24 hours in kube-controller-manager).
+        """
+        return tuple(self._dropped)
+
+    def requeue_dropped(self) -> None:
+        """Queue the `dropped` keys again, as the informer resync that Kubernetes relies on would."""
+        queue = self._queue
+        if queue is None:
+            return  # not running: a start lists every key anyway
+        dropped, self._dropped = self._dropped, {}
+        for request in dropped:
+            queue.add(request)
 
     def next_requeue(self) -> float | None:
         """When the earliest delayed requeue still wanted comes due (clock time), if any.
@@ -251,6 +273,7 @@ class Controller:
             metrics=manager.metrics.workqueue(self.name),
         )
         self._queue = queue
+        self._dropped = {}  # a restart lists every key again
         ids = manager.entropy.stream(f"reconcile-ids/{self.name}")
         handlers = self._connect(manager, queue)
         try:
@@ -336,6 +359,8 @@ class Controller:
             except ShutDown:
                 return
             self._busy += 1
+            if self._dropped:
+                self._dropped.pop(request, None)
             metrics.worker_busy()
             try:
                 await self._reconcile(queue, request, metrics, ids, manager)
@@ -377,6 +402,7 @@ class Controller:
             self._record_reconcile(manager, request, "error")
             if self.max_retries is not None and queue.num_requeues(request) >= self.max_retries:
                 queue.forget(request)
+                self._dropped[request] = None
                 log.warning("dropping request after retries", error=str(exc))
                 return
             queue.add_rate_limited(request, provisional=True)

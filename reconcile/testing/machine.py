@@ -259,10 +259,17 @@ class SimulationMachine(RuleBasedStateMachine):
 
     @step
     async def quiesce(self) -> None:
-        """Faults off; run to quiescence; check convergence, then again after the stability window."""
+        """Faults off; run to quiescence; check convergence, then again after the stability window.
+
+        Keys a controller gave up on after its ``max_retries`` (faults can make every retry fail) are
+        queued again first: Kubernetes relies on the informer resync to pick them up, which in
+        kube-controller-manager comes 12 to 24 hours later, beyond any settle.
+        """
         simulation = self.simulation
         simulation.faults.clear()
         await self.heal()
+        for controller in simulation.manager.controllers:
+            controller.requeue_dropped()
         await self._settle()
         self._check(self._invariants_on_settled("on_settled"))
         await simulation.advance(self.stability_window)

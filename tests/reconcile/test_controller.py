@@ -308,6 +308,33 @@ def test_max_retries_drops_the_key() -> None:
     assert len(recording.requests) == 4
 
 
+def test_a_dropped_key_stays_listed_until_requeued_or_reconciled_again() -> None:
+    # Kubernetes relies on the informer resync to bring a dropped key back; `requeue_dropped` stands
+    # in for it, and a reconcile of the key for any other reason (a change) takes it off the list.
+    recording = Recording(*[RuntimeError("boom")] * 4, None, *[RuntimeError("boom")] * 4)
+    dropped: list[tuple[Request, ...]] = []
+
+    async def scenario(sim: Simulation) -> None:
+        created = await sim.store.create(config_map("a"))
+        controller = sim.manager.add(Controller("cms", recording, kind=ConfigMap, max_retries=3))
+        await sim.settle(horizon=3600)
+        dropped.append(controller.dropped)
+        controller.requeue_dropped()
+        await sim.settle(horizon=3600)
+        dropped.append(controller.dropped)
+        changed = await sim.store.update(attrs.evolve(created, data={"again": "yes"}))
+        await sim.settle(horizon=3600)
+        dropped.append(controller.dropped)
+        await sim.store.update(attrs.evolve(changed, data={"once": "more"}))
+        await sim.settle(horizon=3600)
+        dropped.append(controller.dropped)
+
+    Simulation().run(scenario)
+    key = Request("default", "a")
+    assert dropped == [(key,), (), (key,), ()]
+    assert len(recording.requests) == 10
+
+
 def test_a_reconcile_that_overruns_its_timeout_is_retried() -> None:
     calls: list[float] = []
 

@@ -134,3 +134,27 @@ def test_a_scale_acted_on_from_a_stale_deployment_does_not_stall_the_rollout_for
         machine.quiesce()
     finally:
         machine.teardown()
+
+
+def test_a_service_the_endpoints_controller_gave_up_on_under_a_stale_cache_converges_once_quiet() -> None:
+    # Found by the machine: with the Endpoints cache held back, every sync of the Service tried to
+    # create Endpoints that already existed, and after 15 retries (164 virtual seconds) the controller
+    # dropped the key, as Kubernetes' does. Kubernetes then relies on the informer resync, 12 to 24 h
+    # later, to sync it again; a settle stands in for that resync by queueing dropped keys again.
+    rolling = DeploymentStrategy(
+        type="RollingUpdate", rolling_update=RollingUpdateDeployment(max_unavailable=1, max_surge=0)
+    )
+    machine = ClusterMachine()
+    try:
+        machine.boot(seed=0)
+        machine.create_deployment(app="api", replicas=1, strategy=rolling, image="nginx:1.25")
+        machine.delete_pod(index=0)
+        machine.arm(fault=Stale(kind="Endpoints", revisions=1))
+        for _ in range(5):
+            machine.delete_pod(index=0)
+        machine.create_service(app="api", port=80)
+        machine.delete_pod(index=0)
+        machine.wait(seconds=240.0)
+        machine.quiesce()
+    finally:
+        machine.teardown()
