@@ -31,8 +31,13 @@ class RolloutBounds:
 
     A scale while two ReplicaSets are active is shared out in proportion (sync.go scale), and
     maxUnavailable does not bind it: scaling down takes older ReplicaSets' pods first, available or
-    not. So a generation that lowers replicas + maxSurge mid-rollout may lower the floor by as much as
-    the ReplicaSets are asked to shrink, and no further.
+    not. So a generation that lowers replicas + maxSurge mid-rollout by s may cost s available pods at
+    once. It may cost s more in the rolling step that follows: until the ReplicaSet controller observes
+    the smaller spec, a shrunken ReplicaSet's status.availableReplicas still counts the pods it takes,
+    and reconcileOldReplicaSets scales old ReplicaSets down against that count (newRS unavailable
+    = spec − status.availableReplicas goes negative; the available pods are summed from the statuses).
+    So such a generation's floor is the lower of its own replicas − maxUnavailable and the floor before
+    it, less s, and no further.
 
     The availability floor rises with a generation only once the Deployment is complete at it and every
     ReplicaSet it owns has had its current spec observed by the ReplicaSet controller. A Deployment's
@@ -151,12 +156,13 @@ class RolloutBounds:
 
         With two or more ReplicaSets active, a lower limit is shared out in proportion: the
         ReplicaSets shrink by at most the highest limit in flight less the new one, each pod taken
-        costing at most one available pod.
+        costing at most one available pod, and the rolling step after it, counting from statuses that
+        still show the pods taken, may take as many again below replicas − maxUnavailable.
         """
         floor, before = self.availability_floor(), self.surge_limit()
         if floor is None or before is None or sum(1 for n in self._replicas.values() if n > 0) < 2:
             return min_available
-        return min(min_available, floor - max(before - limit, 0))
+        return min(min_available, floor) - max(before - limit, 0)
 
     def _owned(self, obj: Object, owner_uid: str | None) -> bool:
         ref = obj.metadata.controller_ref()

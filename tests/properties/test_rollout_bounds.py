@@ -14,7 +14,9 @@ checks after each one:
   Deployment has first been complete: the floor is the lowest of the generations since it was last complete,
   because a scale-up promises the new floor only once the new pods are up, while a scale-down lowers it at
   once. A scale-down while two ReplicaSets are active is shared out in proportion, older ReplicaSets first,
-  whatever maxUnavailable says (sync.go scale): it may lower the floor by as much as it shrinks them.
+  whatever maxUnavailable says (sync.go scale): it may lower the floor by as much as it shrinks them,
+  and the new generation's own floor by as much again, since the rolling step after it counts available
+  pods from ReplicaSet statuses that still show the pods the scale-down took.
 
 After the actions it settles and checks the Deployment is complete: updated = available = replicas =
 spec.replicas, observedGeneration = generation, every older ReplicaSet at 0.
@@ -226,6 +228,18 @@ async def assert_complete(cluster: Cluster) -> None:
         max_unavailable="50%",
         seed=0,
         actions=(Scale(4), Wait(0.5), Wait(1.0), SetImage("web:2"), Wait(0.5), Scale(3)),
+    )
+)
+@example(
+    # Scaled 9 → 8 mid-rollout: the proportional scale-down takes an available new pod, and the rolling
+    # step after it, reading the new ReplicaSet's status before the ReplicaSet controller observed the
+    # 4 (5 available for a spec of 4), scales the old one down by 2 to 6 available, as upstream's does.
+    rollout=Rollout(
+        replicas=9,
+        max_surge=0,
+        max_unavailable=1,
+        seed=0,
+        actions=(Wait(2.0), SetImage("web:2"), Wait(5.0), Scale(8)),
     )
 )
 def test_rolling_update_stays_within_max_surge_and_max_unavailable_at_every_write(rollout: Rollout) -> None:
