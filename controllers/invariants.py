@@ -39,6 +39,14 @@ class RolloutBounds:
     So such a generation's floor is the lower of its own replicas − maxUnavailable and the floor before
     it, less s, and no further.
 
+    The surge limit is the largest of the generations in flight (observedGeneration to generation), and
+    of those that were in flight when a ReplicaSet was last resized, while it keeps that size. The
+    Deployment controller reads ReplicaSets from its cache, which may not yet hold its own last write:
+    a sync for generation g made from an older spec can resize a ReplicaSet after g was written, and the
+    sync for g that follows, its cache still showing the old size, records g as observed without
+    correcting it; only the sync after the write reaches the cache does. Until then the size is the
+    older generation's to justify.
+
     The availability floor rises with a generation only once the Deployment is complete at it and every
     ReplicaSet it owns has had its current spec observed by the ReplicaSet controller. A Deployment's
     status is summed from ReplicaSet statuses, so it can report complete while a ReplicaSet controller
@@ -61,6 +69,8 @@ class RolloutBounds:
         self._replicas: dict[str, int] = {}
         # Owned ReplicaSets whose status has not yet observed their generation.
         self._unobserved: set[str] = set()
+        # Per owned ReplicaSet with replicas: the generations in flight when it was last resized.
+        self._resized_in: dict[str, tuple[int, int]] = {}
         self._total = 0
         self._available: set[str] = set()
         self.revisions = 0
@@ -83,6 +93,17 @@ class RolloutBounds:
 
     def surge_limit(self) -> int | None:
         """The most pods the ReplicaSets may ask for now, or None before the Deployment exists."""
+        limit = self._in_flight_limit()
+        if limit is None:
+            return None
+        for first, last in self._resized_in.values():
+            for generation in range(first, last + 1):
+                if generation in self._limits:
+                    limit = max(limit, self._limits[generation][0])
+        return limit
+
+    def _in_flight_limit(self) -> int | None:
+        """The largest replicas + maxSurge of the generations in flight."""
         window = self._generations_in_flight()
         return max(self._limits[g][0] for g in window) if window else None
 
@@ -139,6 +160,7 @@ class RolloutBounds:
             self._complete_generation = None
             self._replicas.clear()
             self._unobserved.clear()
+            self._resized_in.clear()
             self._total = 0
             self._available.clear()
             return
@@ -159,7 +181,7 @@ class RolloutBounds:
         costing at most one available pod, and the rolling step after it, counting from statuses that
         still show the pods taken, may take as many again below replicas − maxUnavailable.
         """
-        floor, before = self.availability_floor(), self.surge_limit()
+        floor, before = self.availability_floor(), self._in_flight_limit()
         if floor is None or before is None or sum(1 for n in self._replicas.values() if n > 0) < 2:
             return min_available
         return min(min_available, floor) - max(before - limit, 0)
@@ -178,7 +200,19 @@ class RolloutBounds:
             after = self._replicas[uid] = rs.spec.replicas
             if rs.status.observed_generation < rs.metadata.generation:
                 self._unobserved.add(uid)
+        if after != before or type_ is EventType.ADDED:
+            self._resize(uid, after)
         self._total += after - before
+
+    def _resize(self, uid: str, replicas: int) -> None:
+        """Note the generations in flight as a ReplicaSet takes ``replicas`` (none to justify at 0)."""
+        self._bounds = None
+        deployment = self.deployment
+        if replicas == 0 or deployment is None:
+            self._resized_in.pop(uid, None)
+            return
+        first = max(deployment.status.observed_generation, 1)
+        self._resized_in[uid] = (first, deployment.metadata.generation)
 
     def _apply_pod(self, type_: EventType, pod: Pod) -> None:
         ref = pod.metadata.controller_ref()

@@ -158,3 +158,33 @@ def test_a_service_the_endpoints_controller_gave_up_on_under_a_stale_cache_conve
         machine.quiesce()
     finally:
         machine.teardown()
+
+
+def test_a_resize_made_from_an_older_spec_is_that_generations_to_justify_until_corrected() -> None:
+    # Found by the machine: api rolled back to its first template (generation 4, 1 replica) and scaled
+    # to 0 (generation 5) at once. A sync still reading generation 4 scaled the first ReplicaSet up to
+    # 1 after generation 5 was written; the next sync, whose ReplicaSet cache did not hold that write
+    # yet, recorded generation 5 as observed, and only the sync after it scaled the ReplicaSet to 0.
+    # Meanwhile the 1 replica is generation 4's limit (1 + 0), not generation 5's (0 + 0).
+    one_at_a_time = DeploymentStrategy(
+        type="RollingUpdate", rolling_update=RollingUpdateDeployment(max_unavailable=1, max_surge=0)
+    )
+    machine = ClusterMachine()
+    try:
+        machine.boot(seed=0)
+        machine.wait(seconds=1.0)
+        machine.create_deployment(app="api", replicas=0, strategy=one_at_a_time, image="nginx:1.25")
+        machine.wait(seconds=1.0)
+        machine.cordon(index=0, cordon=False)
+        machine.scale(app="api", replicas=1)
+        machine.set_image(app="api", image="nginx:1.26")
+        for _ in range(4):
+            machine.wait(seconds=1.0)
+        machine.create_deployment(app="web", replicas=0, strategy=one_at_a_time, image="nginx:1.25")
+        machine.wait(seconds=1.0)
+        machine.scale(app="web", replicas=1)
+        machine.set_image(app="api", image="nginx:1.25")
+        machine.scale(app="api", replicas=0)
+        machine.wait(seconds=1.0)
+    finally:
+        machine.teardown()
