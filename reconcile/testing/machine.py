@@ -307,7 +307,9 @@ class SimulationMachine(RuleBasedStateMachine):
     def _execute(self, name: str, func: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
         index = len(self.steps)
         self.steps.append(Step(name, kwargs))
-        now = self._simulation.now if self._simulation is not None else 0.0
+        # The virtual time of the machine's loop: between steps no loop runs, and a clock read outside
+        # one (`Simulation.now`) says 0.
+        now = self._loop.time() if self._simulation is not None else 0.0
         _note(f"#{index} t={now:.1f}s {self.steps[-1]}")
         try:
             result = func(self, **kwargs)

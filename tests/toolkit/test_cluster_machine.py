@@ -12,10 +12,12 @@ from __future__ import annotations
 import gc
 import os
 
+import pytest
 from hypothesis import HealthCheck, Phase, settings
 
 from controllers.testing.machine import ClusterMachine
 from reconcile.testing import CrashBetweenWrites, JumpClock, Stale
+from reconcile.testing import machine as machine_module
 from store.models import DeploymentStrategy, RollingUpdateDeployment
 
 NIGHTLY = os.environ.get("HYPOTHESIS_PROFILE") == "nightly"
@@ -72,6 +74,21 @@ def test_a_collector_paused_before_the_example_stays_paused_after_it() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_each_noted_step_carries_the_virtual_time_it_started_at(monkeypatch: pytest.MonkeyPatch) -> None:
+    notes: list[str] = []
+    monkeypatch.setattr(machine_module, "_note", notes.append)
+    machine = ClusterMachine()
+    try:
+        machine.boot(seed=0)
+        machine.wait(seconds=30.0)
+        machine.wait(seconds=5.0)
+        machine.quiesce()
+    finally:
+        machine.teardown()
+    steps = [note for note in notes if note.startswith("#")]
+    assert [step.split(" ")[1] for step in steps[:4]] == ["t=0.0s", "t=0.0s", "t=30.0s", "t=35.0s"]
 
 
 def test_a_deployment_scaled_to_zero_and_straight_back_breaks_no_rollout_bound() -> None:
