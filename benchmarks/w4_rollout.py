@@ -17,7 +17,8 @@ replicas − maxUnavailable; the violations are counted and must be 0. The monit
 timed wall.
 
 Reported: wall and virtual seconds of the rollout, pod replacements per wall second, the API writes by verb,
-the reconciles by controller, the bounds reached, GC pauses, and beside it the floor a real
+the reconciles by controller, the bounds reached, GC pauses, the digest of the run's trace (equal runs,
+equal digests: a change that only makes the work cheaper leaves it as it was), and beside it the floor a real
 kube-controller-manager has: at its default client rate limit (``--kube-api-qps`` 20) the 10,000 creates
 and 10,000 deletes alone take at least 1,000 s. That is a rate-limit floor, not a measurement.
 
@@ -191,6 +192,8 @@ def run(args: argparse.Namespace, profiler: cProfile.Profile | None = None) -> d
             "availability_floor": monitor.availability_floor(),
             "min_available": monitor.min_available,
             "gc": gc_meter.take(),
+            "trace_records": sim.trace.total,
+            "trace_digest": sim.trace.digest(),
             **await complete_deployment(sim),
         }
 
@@ -272,6 +275,10 @@ def print_report(result: dict[str, Any]) -> None:
         (f"{result['violations']}", f"bound violations in {result['revisions_checked']:,} writes checked"),
         (str(result["complete"]), "Deployment complete, old ReplicaSet at 0"),
         (f"{result['setup_wall_seconds']:.2f}", "wall seconds of the untimed setup (v1 from nothing)"),
+        (
+            result["trace_digest"][:16],
+            f"digest of the trace's {result['trace_records']:,} records (setup and rollout)",
+        ),
     ]
     for value, description in rows:
         print(f"  {value:>17}  {description}")
