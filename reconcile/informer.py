@@ -195,7 +195,9 @@ class Informer(Generic[M]):
         self._synced_event = anyio.Event()
         self._backoff = RelistBackoff(backoff_rng)
         self._relisting = False
-        self._progress = anyio.Event()
+        # Set when the cache moves on, for `wait_for`; made only while someone waits (most batches have
+        # no waiter, and an event costs more to make than the batch's bookkeeping).
+        self._progress: anyio.Event | None = None
         self.relists = 0
         self.add_index(BY_NAMESPACE, index_by_namespace)
 
@@ -331,6 +333,8 @@ class Informer(Generic[M]):
     async def wait_for(self, revision: int) -> None:
         """Wait until the cache reflects at least store revision ``revision``."""
         while self._revision < revision:
+            if self._progress is None:
+                self._progress = anyio.Event()
             await self._progress.wait()
 
     # --- running ------------------------------------------------------------------------------
@@ -424,8 +428,10 @@ class Informer(Generic[M]):
 
     def _advance(self, revision: int) -> None:
         self._revision = max(self._revision, revision)
-        progress, self._progress = self._progress, anyio.Event()
-        progress.set()
+        progress = self._progress
+        if progress is not None:
+            self._progress = None
+            progress.set()
 
     async def _resync_forever(self) -> None:
         assert self._resync is not None

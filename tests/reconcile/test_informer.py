@@ -83,6 +83,34 @@ def test_watch_keeps_the_cache_current_and_handlers_informed() -> None:
     run(scenario)
 
 
+def test_waiters_for_revisions_are_released_as_the_cache_reaches_each() -> None:
+    async def scenario() -> None:
+        store = MemoryStore(seed=1)
+        informer = Informer(store, ConfigMap)
+        released: list[tuple[int, int]] = []
+
+        async def wait(revision: int) -> None:
+            await informer.wait_for(revision)
+            released.append((revision, informer.revision))
+
+        async with anyio.create_task_group() as tg:
+            await tg.start(informer.run)
+            start = store.revision
+            for ahead in (2, 1, 2):  # two waiters for one revision, one for an earlier one
+                tg.start_soon(wait, start + ahead)
+            await anyio.sleep(0)
+            await store.create(config_map("a"))
+            await store.create(config_map("b"))
+            await informer.wait_for(store.revision)
+            await anyio.sleep(0)
+            assert sorted(wanted for wanted, _ in released) == [start + 1, start + 2, start + 2]
+            assert all(reached >= wanted for wanted, reached in released)
+            await informer.wait_for(start)  # already reached: returns at once
+            tg.cancel_scope.cancel()
+
+    run(scenario)
+
+
 def test_relist_after_gone_delivers_a_tombstone_for_every_missed_delete() -> None:
     async def scenario() -> None:
         store = MemoryStore(seed=1, history=4)
