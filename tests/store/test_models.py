@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import attrs
+import pytest
 
 from store import models
 from store.models import ObjectMeta, OwnerReference, PodCondition, PodStatus
@@ -64,3 +65,20 @@ def test_with_fields_copies_every_field_and_replaces_the_changed_ones() -> None:
     assert copied == attrs.evolve(pod, metadata=attrs.evolve(meta, resource_version="7", generation=2))
     assert copied.spec is pod.spec and copied.status is pod.status
     assert pod.metadata.resource_version == "" and pod.metadata.generation == 1
+
+
+def test_a_copy_with_fields_is_as_frozen_as_any_instance() -> None:
+    # Copies are filled in as instances of a subclass that takes attribute stores, then made instances
+    # of the model itself: nothing of that subclass may show.
+    meta = ObjectMeta(name="a", namespace="b")
+    for copied in (models.with_fields(meta, name="c"), models.with_fields(meta, name="c", uid="u")):
+        assert type(copied) is ObjectMeta and copied.__class__ is ObjectMeta
+        with pytest.raises(attrs.exceptions.FrozenInstanceError):
+            copied.name = "d"  # type: ignore[misc]
+        with pytest.raises(attrs.exceptions.FrozenInstanceError):
+            del copied.namespace  # type: ignore[misc]
+        assert copied == ObjectMeta(name="c", namespace="b", uid=copied.uid)
+        assert hash(copied.labels) == hash(meta.labels) and repr(copied).startswith("ObjectMeta(")
+    # The same names in another order, or a name that is no field, give the same copy.
+    assert models.with_fields(meta, uid="u", name="c") == models.with_fields(meta, name="c", uid="u")
+    assert models.with_fields(meta, name="c", nothing=1) == models.with_fields(meta, name="c")
