@@ -509,6 +509,9 @@ class MemoryWatch(WatchBase[M]):
         self._fields = fields
         self._bookmarks = bookmarks
         self._filtered = namespace is not None or labels is not None or fields is not None
+        # Only a namespace to match: an object never leaves its namespace (it is part of its key), so
+        # no change crosses the filter and each event is kept or passed over as it is.
+        self._namespace_only = namespace is not None and labels is None and fields is None
         self._closed = False
 
     @property
@@ -539,7 +542,18 @@ class MemoryWatch(WatchBase[M]):
         if not self._filtered:
             self._revision = head
             return cast(list[WatchEvent[M]], events[start:])
-        batch = [out for event in events[start:] if (out := self._translate(event)) is not None]
+        if self._namespace_only:
+            namespace = self._namespace
+            batch = cast(
+                list[WatchEvent[M]],
+                [
+                    event
+                    for event in events[start:]
+                    if event.object is not None and event.object.metadata.namespace == namespace
+                ],
+            )
+        else:
+            batch = [out for event in events[start:] if (out := self._translate(event)) is not None]
         self._revision = head
         if not batch and self._bookmarks:
             return [WatchEvent(EventType.BOOKMARK, None, head)]

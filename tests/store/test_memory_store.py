@@ -1271,6 +1271,26 @@ async def test_label_filtered_watch_sees_objects_enter_and_leave_as_added_and_de
     assert [e.type for e in watch.ready()] == [EventType.ADDED, EventType.DELETED]
 
 
+async def test_namespace_watch_sees_every_change_of_its_namespace_as_it_happened() -> None:
+    store = make_store()
+    watch = store.watch(Pod, namespace="default")
+    everything = store.watch(Pod)
+    await store.create(pod("other", namespace="kube-system"))
+    await store.create(pod())
+    await store.bind("web", "default", "node-1")
+    await store.bind("other", "kube-system", "node-1")
+    await store.delete(Pod, "web", grace_period_seconds=0)
+    seen = watch.ready()
+    assert [(e.type, e.object.metadata.name) for e in seen if e.object is not None] == [
+        (EventType.ADDED, "web"),
+        (EventType.MODIFIED, "web"),
+        (EventType.DELETED, "web"),
+    ]
+    # The very events of the store's log: previous objects included, nothing rebuilt.
+    assert seen == [e for e in everything.ready() if e.object is not None and e.object.metadata.name == "web"]
+    assert watch.revision == store.revision
+
+
 async def test_filtered_watch_with_bookmarks_reports_progress() -> None:
     store = make_store()
     watch = store.watch(Pod, namespace="kube-system", bookmarks=True)
