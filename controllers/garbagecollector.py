@@ -143,7 +143,7 @@ class GarbageCollector(Controller):
             # Gone: its dependents may be garbage now, and a foreground owner may be unblocked.
             requests = [_delete_request(dependent.metadata.uid) for dependent in self._dependents(meta.uid)]
             for ref in meta.owner_references:
-                owner = self._cached(ref.uid)
+                owner = self._cached(ref.uid, self._informer_for(ref))
                 if owner is not None and _deleting_dependents(owner):
                     requests.append(_delete_request(ref.uid))
             return requests
@@ -175,12 +175,19 @@ class GarbageCollector(Controller):
         cached = informer.get(obj.metadata.name, obj.metadata.namespace)
         return cached is not None and cached.metadata.uid == obj.metadata.uid
 
-    def _cached(self, uid: str) -> Object | None:
+    def _cached(self, uid: str, likely: Informer[Any] | None = None) -> Object | None:
+        """The cached object with ``uid``, of whatever kind; the ``likely`` informer is asked first."""
+        if likely is not None and likely.keys_by_index(BY_UID, uid):
+            return likely.by_index(BY_UID, uid)[0]  # type: ignore[no-any-return]
         for informer in self._informers.values():
-            found = informer.by_index(BY_UID, uid)
-            if found:
-                return found[0]  # type: ignore[no-any-return]
+            if informer is not likely and informer.keys_by_index(BY_UID, uid):
+                return informer.by_index(BY_UID, uid)[0]  # type: ignore[no-any-return]
         return None
+
+    def _informer_for(self, ref: OwnerReference) -> Informer[Any] | None:
+        """The informer of the kind ``ref`` names, if the collector watches it."""
+        info = self._kind_info(ref)
+        return None if info is None else self._informers.get(info.cls)
 
     def _cached_owner(self, ref: OwnerReference, namespace: str) -> Object | None:
         info = self._kind_info(ref)
@@ -191,9 +198,11 @@ class GarbageCollector(Controller):
         return owner if owner is not None and owner.metadata.uid == ref.uid else None
 
     def _dependents(self, uid: str) -> list[Object]:
+        # Most objects have no dependents: an informer is asked for objects only when it holds some.
         return [
             dependent
             for informer in self._informers.values()
+            if informer.keys_by_index(BY_OWNER, uid)
             for dependent in informer.by_index(BY_OWNER, uid)
         ]
 
