@@ -71,6 +71,7 @@ from store.models import (
     ReplicaSet,
     ReplicaSetCondition,
     ReplicaSetStatus,
+    with_fields,
 )
 from store.selectors import InvalidSelector
 
@@ -317,7 +318,8 @@ def status_with_counts(
         status = set_condition(status, condition)
     elif manage_error is None and failure is not None:
         status = remove_condition(status, REPLICA_FAILURE)
-    return attrs.evolve(
+    # Counts are plain ints and the rest is the stored status: nothing for converters to do.
+    return with_fields(
         status,
         replicas=counts.replicas,
         fully_labeled_replicas=counts.fully_labeled,
@@ -971,11 +973,11 @@ class ReplicaSetController(Controller):
         generation = rs.metadata.generation
         if status == rs.status and generation == rs.status.observed_generation:
             return rs
-        status = attrs.evolve(status, observed_generation=generation)
+        status = with_fields(status, observed_generation=generation)
         current, retries = rs, STATUS_UPDATE_RETRIES
         while True:
             try:
-                return await self._store.update_status(attrs.evolve(current, status=status))
+                return await self._store.update_status(with_fields(current, status=status))
             except StoreError:
                 if retries == 0:
                     raise

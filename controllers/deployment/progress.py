@@ -17,7 +17,7 @@ import attrs
 from controllers.deployment import util
 from controllers.deployment.sync import SyncContext, calculate_status
 from reconcile import Result
-from store.models import Deployment, DeploymentCondition, DeploymentStatus, ReplicaSet
+from store.models import Deployment, DeploymentCondition, DeploymentStatus, ReplicaSet, with_fields
 
 #: Added to the wait for a deadline so the check lands after it, not a hair before (issue 39785).
 DEADLINE_SLACK_SECONDS = 1.0
@@ -107,7 +107,7 @@ async def sync_rollout_status(
     now = ctx.clock.now()
     status = rollout_status(all_rss, new_rs, deployment, now)
     if status != deployment.status:
-        await ctx.store.update_status(attrs.evolve(deployment, status=status))
+        await ctx.store.update_status(with_fields(deployment, status=status))
         return None
     after = util.seconds_until_progress_check(deployment, status, now)
     if after is None:

@@ -26,7 +26,15 @@ from controllers.events import NORMAL, WARNING, EventRecorder
 from reconcile.clock import Clock
 from reconcile.informer import Informer
 from store import AlreadyExists, Forbidden, NotFound, Store, StoreError
-from store.models import Deployment, DeploymentStatus, ObjectMeta, OwnerReference, ReplicaSet, ReplicaSetSpec
+from store.models import (
+    Deployment,
+    DeploymentStatus,
+    ObjectMeta,
+    OwnerReference,
+    ReplicaSet,
+    ReplicaSetSpec,
+    with_fields,
+)
 
 log = structlog.get_logger("setpoint.deployment")
 
@@ -217,7 +225,7 @@ async def scale_replica_set(
     if not size_changes and not util.replicas_annotations_need_update(rs, desired, maximum):
         return False, rs
     old_scale = rs.spec.replicas
-    resized = attrs.evolve(rs, spec=attrs.evolve(rs.spec, replicas=new_scale))
+    resized = with_fields(rs, spec=with_fields(rs.spec, replicas=new_scale))
     written = await ctx.store.update(util.set_replicas_annotations(resized, desired, maximum))
     if size_changes:
         await ctx.events.event(
