@@ -9,8 +9,10 @@ settle against the convergence ones (``controllers.testing.invariants``). The ni
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
+from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, Phase, settings
@@ -33,17 +35,24 @@ TestBuiltinControllers.settings = settings(
 )
 
 
-def run_story(seed: int) -> str:
-    """One short story of the standard machine, run by hand as Hypothesis runs an example."""
+@contextlib.contextmanager
+def booted(seed: int) -> Iterator[ClusterMachine]:
+    """A machine booted with ``seed``, torn down when the block ends."""
     machine = ClusterMachine()
     try:
         machine.boot(seed=seed)
+        yield machine
+    finally:
+        machine.teardown()
+
+
+def run_story(seed: int) -> str:
+    """One short story of the standard machine, run by hand as Hypothesis runs an example."""
+    with booted(seed) as machine:
         machine.create_deployment(app="web", replicas=3, strategy=DeploymentStrategy(), image="redis:7")
         machine.arm(fault=CrashBetweenWrites(after=1, controller="replicaset"))
         machine.arm(fault=Stale(kind="Pod", revisions=2))
         machine.wait(seconds=5.0)
-    finally:
-        machine.teardown()
     return machine.simulation.trace.digest()
 
 
@@ -56,12 +65,8 @@ def test_an_example_replays_to_the_same_trace_whatever_ran_before_it_in_the_proc
 
 
 def test_an_example_runs_with_the_garbage_collector_paused_and_teardown_resumes_it() -> None:
-    machine = ClusterMachine()
-    try:
-        machine.boot(seed=1)
+    with booted(seed=1):
         paused = not gc.isenabled()
-    finally:
-        machine.teardown()
     assert paused and gc.isenabled()
 
 
@@ -79,14 +84,10 @@ def test_a_collector_paused_before_the_example_stays_paused_after_it() -> None:
 def test_each_noted_step_carries_the_virtual_time_it_started_at(monkeypatch: pytest.MonkeyPatch) -> None:
     notes: list[str] = []
     monkeypatch.setattr(machine_module, "_note", notes.append)
-    machine = ClusterMachine()
-    try:
-        machine.boot(seed=0)
+    with booted(seed=0) as machine:
         machine.wait(seconds=30.0)
         machine.wait(seconds=5.0)
         machine.quiesce()
-    finally:
-        machine.teardown()
     steps = [note for note in notes if note.startswith("#")]
     assert [step.split(" ")[1] for step in steps[:4]] == ["t=0.0s", "t=0.0s", "t=30.0s", "t=35.0s"]
 
@@ -99,9 +100,7 @@ def test_a_deployment_scaled_to_zero_and_straight_back_breaks_no_rollout_bound()
     surge_one = DeploymentStrategy(
         type="RollingUpdate", rolling_update=RollingUpdateDeployment(max_unavailable=0, max_surge=1)
     )
-    machine = ClusterMachine()
-    try:
-        machine.boot(seed=0)
+    with booted(seed=0) as machine:
         machine.create_deployment(app="web", replicas=0, strategy=surge_one, image="nginx:1.25")
         machine.scale(app="web", replicas=1)
         machine.quiesce()
@@ -111,17 +110,13 @@ def test_a_deployment_scaled_to_zero_and_straight_back_breaks_no_rollout_bound()
         machine.scale(app="web", replicas=0)
         machine.scale(app="web", replicas=1)
         machine.quiesce()
-    finally:
-        machine.teardown()
 
 
 def test_a_settle_after_the_clock_stepped_back_past_the_grace_period_waits_node_health_out() -> None:
     # Found by the machine: two steps back of 30 s made every Lease renewal look older than the last
     # one seen until the time of day caught up, so 50 s on the node lifecycle controller marked every
     # node NotReady, after the settle had called the cluster quiet.
-    machine = ClusterMachine()
-    try:
-        machine.boot(seed=0)
+    with booted(seed=0) as machine:
         machine.arm(fault=JumpClock(seconds=-30.0))
         machine.create_deployment(
             app="web", replicas=1, strategy=DeploymentStrategy(type="Recreate"), image="nginx:1.25"
@@ -129,8 +124,6 @@ def test_a_settle_after_the_clock_stepped_back_past_the_grace_period_waits_node_
         machine.quiesce()
         machine.arm(fault=JumpClock(seconds=-30.0))
         machine.quiesce()
-    finally:
-        machine.teardown()
 
 
 def test_a_scale_acted_on_from_a_stale_deployment_does_not_stall_the_rollout_for_good() -> None:
@@ -141,16 +134,12 @@ def test_a_scale_acted_on_from_a_stale_deployment_does_not_stall_the_rollout_for
     surge_one = DeploymentStrategy(
         type="RollingUpdate", rolling_update=RollingUpdateDeployment(max_unavailable=0, max_surge=1)
     )
-    machine = ClusterMachine()
-    try:
-        machine.boot(seed=0)
+    with booted(seed=0) as machine:
         machine.create_deployment(app="web", replicas=4, strategy=surge_one, image="nginx:1.25")
         machine.set_image(app="web", image="nginx:1.26")
         machine.scale(app="web", replicas=1)
         machine.scale(app="web", replicas=2)
         machine.quiesce()
-    finally:
-        machine.teardown()
 
 
 def test_a_service_the_endpoints_controller_gave_up_on_under_a_stale_cache_converges_once_quiet() -> None:
@@ -161,9 +150,7 @@ def test_a_service_the_endpoints_controller_gave_up_on_under_a_stale_cache_conve
     rolling = DeploymentStrategy(
         type="RollingUpdate", rolling_update=RollingUpdateDeployment(max_unavailable=1, max_surge=0)
     )
-    machine = ClusterMachine()
-    try:
-        machine.boot(seed=0)
+    with booted(seed=0) as machine:
         machine.create_deployment(app="api", replicas=1, strategy=rolling, image="nginx:1.25")
         machine.delete_pod(index=0)
         machine.arm(fault=Stale(kind="Endpoints", revisions=1))
@@ -173,8 +160,6 @@ def test_a_service_the_endpoints_controller_gave_up_on_under_a_stale_cache_conve
         machine.delete_pod(index=0)
         machine.wait(seconds=240.0)
         machine.quiesce()
-    finally:
-        machine.teardown()
 
 
 def test_a_resize_made_from_an_older_spec_is_that_generations_to_justify_until_corrected() -> None:
@@ -186,9 +171,7 @@ def test_a_resize_made_from_an_older_spec_is_that_generations_to_justify_until_c
     one_at_a_time = DeploymentStrategy(
         type="RollingUpdate", rolling_update=RollingUpdateDeployment(max_unavailable=1, max_surge=0)
     )
-    machine = ClusterMachine()
-    try:
-        machine.boot(seed=0)
+    with booted(seed=0) as machine:
         machine.wait(seconds=1.0)
         machine.create_deployment(app="api", replicas=0, strategy=one_at_a_time, image="nginx:1.25")
         machine.wait(seconds=1.0)
@@ -203,5 +186,3 @@ def test_a_resize_made_from_an_older_spec_is_that_generations_to_justify_until_c
         machine.set_image(app="api", image="nginx:1.25")
         machine.scale(app="api", replicas=0)
         machine.wait(seconds=1.0)
-    finally:
-        machine.teardown()
