@@ -7,7 +7,8 @@ Anvil perturb, without instrumenting the controllers:
 - crashes: after N more writes, the next write raises `Crash` (intermediate state: a reconcile stopped
   between two writes), which the controller treats as a crash and restarts from scratch;
 - watch drops: open watches of a kind end with `Gone`, so informers relist;
-- stale state: watches of a kind hold back the last ``k`` revisions;
+- stale state: watches of a kind hold back the last ``k`` revisions, and look again only when that
+  kind is written (or a fault changes), so an event of a seldom-written kind can stay held much longer;
 - unobserved state: watches of a kind coalesce each batch to the last event per object;
 - delays: watches of a kind deliver events only ``seconds`` after they happened.
 
@@ -105,7 +106,12 @@ class Faults:
         self._notify()
 
     def stale(self, kind: type[Object], revisions: int) -> None:
-        """Hold back, from watchers of ``kind``, events of the latest ``revisions`` revisions."""
+        """Hold back, from watchers of ``kind``, events of the latest ``revisions`` revisions.
+
+        A watch looks again when ``kind`` is written or a fault changes, not at every write: an event
+        stays held until then, however many revisions of other kinds go by (a cache can fall that far
+        behind when its watch stalls).
+        """
         self.lag[kind] = revisions
         self._notify()
 
@@ -203,7 +209,8 @@ class DropWatches(Fault):
 
 @attrs.frozen
 class Stale(Fault):
-    """Serve watchers of ``kind`` a view lagging ``revisions`` revisions behind (stale state)."""
+    """Serve watchers of ``kind`` a view lagging ``revisions`` revisions behind (stale state); an
+    event is released at the next write of ``kind`` (or fault change) once it is old enough."""
 
     kind: str
     revisions: int
