@@ -177,11 +177,13 @@ class GarbageCollector(Controller):
 
     def _cached(self, uid: str, likely: Informer[Any] | None = None) -> Object | None:
         """The cached object with ``uid``, of whatever kind; the ``likely`` informer is asked first."""
-        if likely is not None and likely.keys_by_index(BY_UID, uid):
-            return likely.by_index(BY_UID, uid)[0]  # type: ignore[no-any-return]
-        for informer in self._informers.values():
-            if informer is not likely and informer.keys_by_index(BY_UID, uid):
-                return informer.by_index(BY_UID, uid)[0]  # type: ignore[no-any-return]
+        informers = self._informers.values()
+        for informer in informers if likely is None else (likely, *informers):
+            keys = informer.keys_by_index(BY_UID, uid)
+            if keys:
+                namespace, name = keys[0]
+                found: Object | None = informer.get(name, namespace)
+                return found
         return None
 
     def _informer_for(self, ref: OwnerReference) -> Informer[Any] | None:

@@ -662,9 +662,7 @@ class NodeLifecycleController(Controller):
                 # What _monitor_node would do with the same conditions, without redoing the look.
                 if LABEL_EXCLUDE_DISRUPTION not in node.metadata.labels:
                     _count(zone_counts, seen.zone, seen.current)
-                if seen.current is not None and not (
-                    seen.observed.status == "True" and self._reachable_already(node, seen.zone)
-                ):
+                if self._taints_to_judge(node, seen):
                     await self._process_taint_based_eviction(node, seen.observed)
                     now = self._clock.monotonic()
             self._steady_if_idle(node)
@@ -696,11 +694,9 @@ class NodeLifecycleController(Controller):
             or self._leases.get(name, NODE_LEASE_NAMESPACE) is not health.lease
         ):
             return
-        current = seen.current
-        if current is not None and not (
-            seen.observed.status == "True" and self._reachable_already(node, seen.zone)
-        ):
+        if self._taints_to_judge(node, seen):
             return
+        current = seen.current
         if seen.past_grace:
             grace = math.inf
         else:
@@ -761,6 +757,13 @@ class NodeLifecycleController(Controller):
         if now > health.probe_timestamp + grace and not seen.past_grace:
             return None
         return seen
+
+    def _taints_to_judge(self, node: Node, seen: _Seen) -> bool:
+        """Whether the pass must judge the node's NoExecute taints: it posted a Ready condition, and is
+        not ready or still has something to undo (`_reachable_already`)."""
+        return seen.current is not None and not (
+            seen.observed.status == "True" and self._reachable_already(node, seen.zone)
+        )
 
     def _reachable_already(self, node: Node, zone: str) -> bool:
         """Whether marking the node reachable would change nothing: no NoExecute condition taint to
