@@ -23,7 +23,6 @@ This module does not schedule, run or garbage-collect pods.
 from __future__ import annotations
 
 import contextlib
-import functools
 import heapq
 import itertools
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -63,7 +62,6 @@ from reconcile.informer import (
 )
 from store import Forbidden, FrozenDict, NotFound, Object, Selector, Store, StoreError
 from store.models import (
-    LabelSelector,
     ObjectMeta,
     OwnerReference,
     Pod,
@@ -332,16 +330,11 @@ def status_with_counts(
 # --- claiming pods ----------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=4096)
-def _compiled(selector: LabelSelector) -> Selector:
-    return selector.as_selector()
-
-
 def selector_of(rs: ReplicaSet) -> Selector:
     """The ReplicaSet's pod selector (none selects nothing); raises InvalidSelector if malformed."""
     if rs.spec.selector is None:
         return Selector.nothing()
-    return _compiled(rs.spec.selector)
+    return rs.spec.selector.as_selector()
 
 
 class PodControllerRefManager:

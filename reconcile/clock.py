@@ -12,8 +12,9 @@ handles: no task per timer. This module is the only place that reads the real ti
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
@@ -123,16 +124,24 @@ class VirtualClock(_LoopClock):
         # guards against outside I/O and costs ten times more per jump.
         return looptime.new_event_loop(start=0.0, noop_cycles=0)
 
+    @contextlib.contextmanager
+    def reading(self, loop: asyncio.AbstractEventLoop) -> Iterator[None]:
+        """Within the block, monotonic time is ``loop``'s, read from it directly.
+
+        For a block that runs ``loop``: rather than finding the running loop on each of the hundreds of
+        thousands of reads of a long run. Outside any block, `monotonic` finds the running loop itself.
+        """
+        self.monotonic = loop.time  # type: ignore[method-assign]
+        try:
+            yield
+        finally:
+            del self.monotonic
+
     def run(self, main: Callable[..., Awaitable[T]], *args: Any) -> T:
         """Run ``main(*args)`` to completion on a new virtual-time event loop."""
 
         async def on_loop() -> T:
-            # While the loop runs, monotonic time is its time, read from it directly rather than by
-            # finding the running loop on each of the hundreds of thousands of reads of a long run.
-            self.monotonic = asyncio.get_running_loop().time  # type: ignore[method-assign]
-            try:
+            with self.reading(asyncio.get_running_loop()):
                 return await main(*args)
-            finally:
-                del self.monotonic
 
         return anyio.run(on_loop, backend="asyncio", backend_options={"loop_factory": self.new_event_loop})

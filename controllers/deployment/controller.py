@@ -11,7 +11,6 @@ gone. The steps themselves live in `sync`, `rolling`, `recreate`, `progress` and
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 
 import attrs
@@ -34,7 +33,7 @@ from reconcile import Controller, Manager, Request, Result, TerminalError, Watch
 from reconcile.controller import request_for
 from reconcile.informer import BY_CONTROLLER, BY_OWNER, index_by_controller, index_by_owner_uid
 from store import Forbidden, NotFound, Object, Selector, StoreError
-from store.models import Deployment, LabelSelector, Pod, ReplicaSet
+from store.models import Deployment, Pod, ReplicaSet
 
 log = structlog.get_logger("setpoint.deployment")
 
@@ -65,12 +64,6 @@ def _selector_of(deployment: Deployment) -> Selector | None:
     selector = deployment.spec.selector
     if selector is None or (not selector.match_labels and not selector.match_expressions):
         return None
-    return _compiled(selector)
-
-
-@functools.lru_cache(maxsize=4096)
-def _compiled(selector: LabelSelector) -> Selector:
-    """A selector compiled once for every sync and pod event that reads it (selectors are values)."""
     return selector.as_selector()
 
 

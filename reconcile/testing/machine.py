@@ -326,7 +326,10 @@ class SimulationMachine(RuleBasedStateMachine):
         return result
 
     def _run(self, awaitable: Awaitable[Any]) -> Any:
-        return self._loop.run_until_complete(awaitable)
+        if self._simulation is None:
+            return self._loop.run_until_complete(awaitable)
+        with self._simulation.clock.reading(self._loop):
+            return self._loop.run_until_complete(awaitable)
 
     def _replay_writes(self) -> Iterable[str]:
         world = self.world

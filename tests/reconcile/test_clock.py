@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import anyio
 
@@ -28,3 +29,17 @@ def test_monotonic_time_is_the_loop_time_while_running_and_zero_outside() -> Non
     # A second run has a loop of its own, from 0.
     clock.run(scenario)
     assert seen[3:] == [0.0, 5.0, 0.0]
+
+
+def test_a_clock_reading_a_loop_tells_its_time_between_runs_and_forgets_it_after_the_block() -> None:
+    clock = VirtualClock()
+    loop = VirtualClock.new_event_loop()
+    try:
+        with clock.reading(loop):
+            loop.run_until_complete(asyncio.sleep(7))
+            assert clock.monotonic() == loop.time() == 7.0
+            assert clock.now() - clock.now() == timedelta(0)
+        assert clock.monotonic() == 0.0  # no loop runs, and none is read any more
+        assert "monotonic" not in vars(clock)
+    finally:
+        loop.close()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 import pytest
 
 from store import models
-from store.models import ObjectMeta, OwnerReference, PodCondition, PodStatus
+from store.models import LabelSelector, ObjectMeta, OwnerReference, PodCondition, PodStatus
 
 
 def _ref(name: str, *, controller: bool | None) -> OwnerReference:
@@ -82,3 +84,29 @@ def test_a_copy_with_fields_is_as_frozen_as_any_instance() -> None:
     # The same names in another order, or a name that is no field, give the same copy.
     assert models.with_fields(meta, uid="u", name="c") == models.with_fields(meta, name="c", uid="u")
     assert models.with_fields(meta, name="c", nothing=1) == models.with_fields(meta, name="c")
+
+
+def test_a_label_selector_is_compiled_once_per_instance_and_the_table_stays_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    compiled: list[object] = []
+    real = models.selector_from_structured
+
+    def counting(*args: Any) -> Any:
+        compiled.append(args)
+        return real(*args)
+
+    monkeypatch.setattr(models, "selector_from_structured", counting)
+    monkeypatch.setattr(models, "_COMPILED_SELECTORS", {})
+    monkeypatch.setattr(models, "_COMPILED_SELECTORS_MAX", 3)
+    selector = LabelSelector(match_labels={"app": "web"})
+    assert selector.as_selector() is selector.as_selector()
+    assert len(compiled) == 1
+    equal = LabelSelector(match_labels={"app": "web"})
+    assert str(equal.as_selector()) == str(selector.as_selector()) == "app=web"
+    assert len(compiled) == 2
+    others = [LabelSelector(match_labels={"app": str(i)}) for i in range(3)]
+    for other in others:
+        other.as_selector()
+    assert len(models._COMPILED_SELECTORS) <= 3
+    assert models._COMPILED_SELECTORS[id(others[-1])][0] is others[-1]
