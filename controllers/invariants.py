@@ -47,6 +47,21 @@ class RolloutBounds:
     correcting it; only the sync after the write reaches the cache does. Until then the size is the
     older generation's to justify.
 
+    A ReplicaSet grown past the surge limit is judged by the sizes the Deployment controller's cache
+    could have shown. Upstream's controller keeps no expectations for its ReplicaSet writes: it sizes
+    ReplicaSets from its lister (sync.go scale, NewRSNewReplicas for rolling.go and recreate.go) and
+    leaves out the pods of ReplicaSets its lister does not hold (getPodMapForDeployment), so a sync whose
+    cache lacks the controller's own last writes acts on the sizes before them. The informer applies
+    writes in revision order, so the cache is the ReplicaSets as they were at one revision, no older than
+    what the Deployment's syncs (one at a time) are known to have read: the version each of their updates
+    to its ReplicaSets carried (the update succeeded, so that version was current), and for a new
+    ReplicaSet the first write of one with the revision below its own (a new revision is one above the
+    old ones the creating sync listed). The growth is within the bound if, at some revision from there
+    to the write, the other ReplicaSets and the new size came to at most the surge limit. Σ spec.replicas
+    may then stay at what the growth left until a ReplicaSet grows again: meanwhile they only shrink, as
+    syncs whose cache holds the missed writes work the excess off, and each growth is judged on its own.
+    (Only the Deployment controller resizes its ReplicaSets.)
+
     The availability floor rises with a generation only once the Deployment is complete at it and every
     ReplicaSet it owns has had its current spec observed by the ReplicaSet controller. A Deployment's
     status is summed from ReplicaSet statuses, so it can report complete while a ReplicaSet controller
@@ -71,6 +86,18 @@ class RolloutBounds:
         self._unobserved: set[str] = set()
         # Per owned ReplicaSet with replicas: the generations in flight when it was last resized.
         self._resized_in: dict[str, tuple[int, int]] = {}
+        # Per ReplicaSet of the namespace: the revision of its last write (the version an update carries).
+        self._versions: dict[str, int] = {}
+        # The newest revision the Deployment controller's ReplicaSet cache is known to have held, and per
+        # revision annotation, the first write at which an owned ReplicaSet carried it.
+        self._cache_held = 0
+        self._revision_since: dict[int, int] = {}
+        # Every change of an owned ReplicaSet's size, as (revision, uid, change), to see what a cache that
+        # lags behind could have shown (`_cached_total`).
+        self._history: list[tuple[int, str, int]] = []
+        # Σ spec.replicas left by the last growth past the surge limit that a lagging cache allows, while
+        # no ReplicaSet has grown since.
+        self._stale_total: int | None = None
         self._total = 0
         self._available: set[str] = set()
         self.revisions = 0
@@ -100,7 +127,7 @@ class RolloutBounds:
             for generation in range(first, last + 1):
                 if generation in self._limits:
                     limit = max(limit, self._limits[generation][0])
-        return limit
+        return limit if self._stale_total is None else max(limit, self._stale_total)
 
     def _in_flight_limit(self) -> int | None:
         """The largest replicas + maxSurge of the generations in flight."""
@@ -147,7 +174,7 @@ class RolloutBounds:
             if obj.metadata.name == self.name:
                 self._apply_deployment(event.type, obj)
         elif isinstance(obj, ReplicaSet):
-            self._apply_replica_set(event.type, obj)
+            self._apply_replica_set(event.type, obj, event.revision)
         elif isinstance(obj, Pod):
             self._apply_pod(event.type, obj)
 
@@ -161,6 +188,10 @@ class RolloutBounds:
             self._replicas.clear()
             self._unobserved.clear()
             self._resized_in.clear()
+            self._history.clear()
+            self._stale_total = None
+            self._cache_held = 0
+            self._revision_since.clear()
             self._total = 0
             self._available.clear()
             return
@@ -190,19 +221,74 @@ class RolloutBounds:
         ref = obj.metadata.controller_ref()
         return ref is not None and owner_uid is not None and ref.uid == owner_uid
 
-    def _apply_replica_set(self, type_: EventType, rs: ReplicaSet) -> None:
+    def _apply_replica_set(self, type_: EventType, rs: ReplicaSet, revision: int) -> None:
         deployment_uid = self.deployment.metadata.uid if self.deployment is not None else None
         uid = rs.metadata.uid
         before = self._replicas.pop(uid, 0)
+        version = self._versions.pop(uid, None)
         self._unobserved.discard(uid)
         after = 0
-        if type_ is not EventType.DELETED and self._owned(rs, deployment_uid):
-            after = self._replicas[uid] = rs.spec.replicas
-            if rs.status.observed_generation < rs.metadata.generation:
-                self._unobserved.add(uid)
+        if type_ is not EventType.DELETED:
+            self._versions[uid] = revision
+            if self._owned(rs, deployment_uid):
+                after = self._replicas[uid] = rs.spec.replicas
+                if rs.status.observed_generation < rs.metadata.generation:
+                    self._unobserved.add(uid)
         if after != before or type_ is EventType.ADDED:
             self._resize(uid, after)
         self._total += after - before
+        if after == before:
+            self._note_revision(rs, revision, deployment_uid)
+            return
+        self._history.append((revision, uid, after - before))
+        # The Deployment's own syncs, one at a time, resize its ReplicaSets (and adopt and release them),
+        # each update carrying the version its cache held; a later sync's cache is no older.
+        held = self._cache_held
+        if type_ is EventType.MODIFIED and version is not None:
+            self._cache_held = max(held, version)
+        elif type_ is EventType.ADDED:
+            # A new ReplicaSet's revision is one above the highest of the old ones the creating sync
+            # listed: its cache held a ReplicaSet of the revision below.
+            held = max(held, self._revision_since.get(_revision(rs) - 1, 0))
+        if after > before:
+            self._judge_growth(uid, after, max(held, version or 0))
+        self._note_revision(rs, revision, deployment_uid)
+
+    def _note_revision(self, rs: ReplicaSet, revision: int, deployment_uid: str | None) -> None:
+        """Remember the first write at which a ReplicaSet the Deployment owns or may adopt carried its
+        revision annotation."""
+        ref = rs.metadata.controller_ref()
+        if ref is None or ref.uid == deployment_uid:
+            number = _revision(rs)
+            if number > 0:
+                self._revision_since.setdefault(number, revision)
+
+    def _judge_growth(self, uid: str, replicas: int, held: int) -> None:
+        """Let a growth past the surge limit stand if a cache at a revision from ``held`` on allowed it.
+
+        Each growth is judged alone: an excess let stand before it no longer covers the state.
+        """
+        self._stale_total = None
+        limit = self.surge_limit()
+        if limit is None or self._total <= limit:
+            return
+        if replicas + self._cached_total(uid, held) <= limit:
+            self._stale_total = self._total
+
+    def _cached_total(self, uid: str, held: int) -> int:
+        """The least Σ spec.replicas of the owned ReplicaSets other than ``uid`` at any revision from
+        ``held`` to just before the write being applied (the last entry of the history)."""
+        history = self._history
+        others = self._total - self._replicas.get(uid, 0)
+        least = others
+        for index in range(len(history) - 2, -1, -1):
+            revision, other, change = history[index]
+            if revision <= held:
+                break
+            if other != uid:
+                others -= change
+                least = min(least, others)
+        return least
 
     def _resize(self, uid: str, replicas: int) -> None:
         """Note the generations in flight as a ReplicaSet takes ``replicas`` (none to justify at 0)."""
@@ -253,3 +339,11 @@ class RolloutBounds:
             f"revision {event.revision} ({event.type} {name}), generation {generation}"
             f" (observed {observed}): {what}"
         )
+
+
+def _revision(rs: ReplicaSet) -> int:
+    """The ReplicaSet's revision annotation, 0 when it has none or a garbled one."""
+    try:
+        return util.revision(rs)
+    except ValueError:
+        return 0
