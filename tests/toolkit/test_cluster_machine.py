@@ -186,3 +186,62 @@ def test_a_resize_made_from_an_older_spec_is_that_generations_to_justify_until_c
         machine.set_image(app="api", image="nginx:1.25")
         machine.scale(app="api", replicas=0)
         machine.wait(seconds=1.0)
+
+
+def test_a_scaling_event_sized_from_a_cache_without_the_last_growth_may_overshoot_until_corrected() -> None:
+    # Found by the machine (30 steps): web mid-rollout over three ReplicaSets, the newest just grown
+    # 0 -> 1, then scaled 2 -> 3. The sync of the scale read a ReplicaSet cache that did not hold that
+    # growth yet, saw one active ReplicaSet and gave it all 3 replicas: 4 > 3 + 0 until the next sync
+    # shared the 3 out. Upstream's scale sizes from its lister, with no expectations, and does the same.
+    # (api does not exist: scaling it is a step in which nothing but the simulation moves on.)
+    one_at_a_time = DeploymentStrategy(
+        type="RollingUpdate", rolling_update=RollingUpdateDeployment(max_unavailable=1, max_surge=0)
+    )
+    with booted(seed=0) as machine:
+        machine.create_deployment(app="web", replicas=0, strategy=one_at_a_time, image="redis:7")
+        machine.scale(app="web", replicas=2)
+        machine.scale(app="api", replicas=0)
+        machine.set_image(app="web", image="nginx:1.25")
+        machine.scale(app="api", replicas=1)
+        machine.set_image(app="web", image="nginx:1.26")
+        machine.scale(app="web", replicas=3)
+        machine.quiesce()
+
+
+def test_a_replica_set_created_from_a_cache_without_the_last_growth_may_overshoot_until_corrected() -> None:
+    # Found by shortening the story above: the sync that created the third ReplicaSet read a cache in
+    # which the second had not grown to 1 yet, and made the new one 1 (2 − 1 from the first): 3 > 2 + 0.
+    # Upstream's NewRSNewReplicas counts the lister's ReplicaSets the same way.
+    one_at_a_time = DeploymentStrategy(
+        type="RollingUpdate", rolling_update=RollingUpdateDeployment(max_unavailable=1, max_surge=0)
+    )
+    with booted(seed=0) as machine:
+        machine.create_deployment(app="web", replicas=0, strategy=one_at_a_time, image="redis:7")
+        machine.create_deployment(app="api", replicas=0, strategy=one_at_a_time, image="nginx:1.25")
+        machine.scale(app="web", replicas=2)
+        machine.set_image(app="web", image="nginx:1.25")
+        machine.scale(app="api", replicas=1)
+        machine.set_image(app="web", image="nginx:1.26")
+        machine.quiesce()
+
+
+def test_a_recreate_rollback_from_a_cache_without_the_new_replica_set_may_overshoot_until_corrected() -> None:
+    # Found by the machine (50 steps): api (Recreate, 1 replica) rolled to nginx:1.26 and straight back.
+    # The sync of the rollback read a cache that did not hold the ReplicaSet just created for 1.26 (at
+    # 1), so saw no old pods running and scaled the first ReplicaSet back up: 2 > 1 until the next sync
+    # scaled the other down. Upstream's Recreate lists the same cache and leaves out pods of ReplicaSets
+    # it does not list (getPodMapForDeployment).
+    recreate = DeploymentStrategy(type="Recreate")
+    with booted(seed=0) as machine:
+        machine.cordon(index=1, cordon=True)
+        machine.cordon(index=2, cordon=True)
+        machine.create_deployment(app="api", replicas=0, strategy=recreate, image="nginx:1.25")
+        machine.scale(app="api", replicas=1)
+        machine.cordon(index=0, cordon=True)
+        machine.create_deployment(app="web", replicas=0, strategy=recreate, image="nginx:1.25")
+        machine.cordon(index=0, cordon=False)
+        machine.set_image(app="api", image="nginx:1.26")
+        machine.cordon(index=0, cordon=False)
+        machine.scale(app="web", replicas=1)
+        machine.set_image(app="api", image="nginx:1.25")
+        machine.quiesce()
