@@ -9,7 +9,9 @@ checks after each one:
 - **surge** — Σ ReplicaSet spec.replicas ≤ replicas + maxSurge (surge rounded up). The controller acts on
   the spec it last read, and one sync is several writes, so while a generation is not yet observed
   (status.observedGeneration < generation) the limit is the largest of the generations in flight: the
-  new spec's limit binds from the moment the controller has recorded that it acted on it;
+  new spec's limit binds from the moment the controller has recorded that it acted on it. It reads
+  ReplicaSets from a cache too, which may lack its own last writes: a growth within the limit by the
+  sizes such a cache could have shown stands, and the total it left may stay until one grows again;
 - **availability** — available pods ≥ replicas − maxUnavailable (unavailable rounded down), once the
   Deployment has first been complete: the floor is the lowest of the generations since it was last complete,
   because a scale-up promises the new floor only once the new pods are up, while a scale-down lowers it at
