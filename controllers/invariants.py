@@ -53,14 +53,15 @@ class RolloutBounds:
     leaves out the pods of ReplicaSets its lister does not hold (getPodMapForDeployment), so a sync whose
     cache lacks the controller's own last writes acts on the sizes before them. The informer applies
     writes in revision order, so the cache is the ReplicaSets as they were at one revision, no older than
-    what the Deployment's syncs (one at a time) are known to have read: the version each of their updates
-    to its ReplicaSets carried (the update succeeded, so that version was current), and for a new
-    ReplicaSet the first write of one with the revision below its own (a new revision is one above the
-    old ones the creating sync listed). The growth is within the bound if, at some revision from there
-    to the write, the other ReplicaSets and the new size came to at most the surge limit. Σ spec.replicas
-    may then stay at what the growth left until a ReplicaSet grows again: meanwhile they only shrink, as
-    syncs whose cache holds the missed writes work the excess off, and each growth is judged on its own.
-    (Only the Deployment controller resizes its ReplicaSets.)
+    what the Deployment's syncs (one at a time) are known to have read. An update succeeds only over the
+    current version, which the sync read from its cache or got back from its own write before: so a
+    version someone else wrote (a status) proves the cache held it, one the controller wrote proves what
+    that write did. A new ReplicaSet's revision is one above the old ones the creating sync listed, which
+    proves the first write of the revision below. The growth is within the bound if, at some revision
+    from the newest proven to the write, the other ReplicaSets and the new size came to at most the
+    surge limit. Σ spec.replicas may then stay at what the growth left until a ReplicaSet grows again:
+    meanwhile they only shrink, as syncs whose cache holds the missed writes work the excess off, and
+    each growth is judged on its own. (Only the Deployment controller resizes its ReplicaSets.)
 
     The availability floor rises with a generation only once the Deployment is complete at it and every
     ReplicaSet it owns has had its current spec observed by the ReplicaSet controller. A Deployment's
@@ -86,10 +87,11 @@ class RolloutBounds:
         self._unobserved: set[str] = set()
         # Per owned ReplicaSet with replicas: the generations in flight when it was last resized.
         self._resized_in: dict[str, tuple[int, int]] = {}
-        # Per ReplicaSet of the namespace: the revision of its last write (the version an update carries).
-        self._versions: dict[str, int] = {}
-        # The newest revision the Deployment controller's ReplicaSet cache is known to have held, and per
-        # revision annotation, the first write at which an owned ReplicaSet carried it.
+        # What the Deployment controller's ReplicaSet cache is known to have held (`_note_cache`): per
+        # ReplicaSet of the Deployment or orphan, its last version and the revision an update over it
+        # proves; the newest revision a sync's cache held; per revision annotation, its first write.
+        self._known: dict[str, ReplicaSet] = {}
+        self._proven: dict[str, int] = {}
         self._cache_held = 0
         self._revision_since: dict[int, int] = {}
         # Every change of an owned ReplicaSet's size, as (revision, uid, change), to see what a cache that
@@ -190,6 +192,8 @@ class RolloutBounds:
             self._resized_in.clear()
             self._history.clear()
             self._stale_total = None
+            self._known.clear()
+            self._proven.clear()
             self._cache_held = 0
             self._revision_since.clear()
             self._total = 0
@@ -225,43 +229,53 @@ class RolloutBounds:
         deployment_uid = self.deployment.metadata.uid if self.deployment is not None else None
         uid = rs.metadata.uid
         before = self._replicas.pop(uid, 0)
-        version = self._versions.pop(uid, None)
         self._unobserved.discard(uid)
         after = 0
-        if type_ is not EventType.DELETED:
-            self._versions[uid] = revision
-            if self._owned(rs, deployment_uid):
-                after = self._replicas[uid] = rs.spec.replicas
-                if rs.status.observed_generation < rs.metadata.generation:
-                    self._unobserved.add(uid)
+        if type_ is not EventType.DELETED and self._owned(rs, deployment_uid):
+            after = self._replicas[uid] = rs.spec.replicas
+            if rs.status.observed_generation < rs.metadata.generation:
+                self._unobserved.add(uid)
         if after != before or type_ is EventType.ADDED:
             self._resize(uid, after)
         self._total += after - before
-        if after == before:
-            self._note_revision(rs, revision, deployment_uid)
-            return
-        self._history.append((revision, uid, after - before))
-        # The Deployment's own syncs, one at a time, resize its ReplicaSets (and adopt and release them),
-        # each update carrying the version its cache held; a later sync's cache is no older.
-        held = self._cache_held
-        if type_ is EventType.MODIFIED and version is not None:
-            self._cache_held = max(held, version)
-        elif type_ is EventType.ADDED:
-            # A new ReplicaSet's revision is one above the highest of the old ones the creating sync
-            # listed: its cache held a ReplicaSet of the revision below.
-            held = max(held, self._revision_since.get(_revision(rs) - 1, 0))
+        if after != before:
+            self._history.append((revision, uid, after - before))
+        held = self._note_cache(type_, rs, revision, deployment_uid)
         if after > before:
-            self._judge_growth(uid, after, max(held, version or 0))
-        self._note_revision(rs, revision, deployment_uid)
+            self._judge_growth(uid, after, held)
 
-    def _note_revision(self, rs: ReplicaSet, revision: int, deployment_uid: str | None) -> None:
-        """Remember the first write at which a ReplicaSet the Deployment owns or may adopt carried its
-        revision annotation."""
+    def _note_cache(self, type_: EventType, rs: ReplicaSet, revision: int, deployment_uid: str | None) -> int:
+        """The oldest revision the ReplicaSet cache of the sync that wrote ``rs`` can have been at.
+
+        A sync updates a ReplicaSet over the version it read from its cache, or over what one of its own
+        writes returned: so a version someone else wrote (a status) proves the cache held it, one the
+        Deployment controller wrote proves what the write before it proved. A created ReplicaSet's
+        revision is one above the highest of the old ones the sync listed: it proves the first write of
+        that revision. Syncs of the Deployment run one at a time, so each cache is no older than the
+        last one's (`_cache_held`). Kept for the Deployment's ReplicaSets and orphans (it may adopt them).
+        """
+        uid = rs.metadata.uid
+        previous = self._known.pop(uid, None)
+        proven = self._proven.pop(uid, 0)
         ref = rs.metadata.controller_ref()
-        if ref is None or ref.uid == deployment_uid:
-            number = _revision(rs)
-            if number > 0:
-                self._revision_since.setdefault(number, revision)
+        if type_ is EventType.DELETED or (ref is not None and ref.uid != deployment_uid):
+            return self._cache_held
+        # Written by a sync of this Deployment: it creates, resizes, annotates, adopts and releases.
+        if type_ is EventType.ADDED:
+            synced = ref is not None
+            proven = self._revision_since.get(_revision(rs) - 1, 0) if synced else revision
+        elif previous is not None and _written_by_deployment_controller(previous, rs):
+            synced = ref is not None or self._owned(previous, deployment_uid)
+        else:
+            synced, proven = False, revision
+        if synced:
+            self._cache_held = max(self._cache_held, proven)
+        self._known[uid] = rs
+        self._proven[uid] = proven
+        number = _revision(rs)
+        if number > 0:
+            self._revision_since.setdefault(number, revision)
+        return self._cache_held
 
     def _judge_growth(self, uid: str, replicas: int, held: int) -> None:
         """Let a growth past the surge limit stand if a cache at a revision from ``held`` on allowed it.
@@ -339,6 +353,18 @@ class RolloutBounds:
             f"revision {event.revision} ({event.type} {name}), generation {generation}"
             f" (observed {observed}): {what}"
         )
+
+
+def _written_by_deployment_controller(previous: ReplicaSet, rs: ReplicaSet) -> bool:
+    """Whether a write changed what only the Deployment controller changes: spec, labels, annotations,
+    owners (the ReplicaSet controller writes the status alone)."""
+    before, after = previous.metadata, rs.metadata
+    return (
+        after.generation != before.generation
+        or after.annotations != before.annotations
+        or after.owner_references != before.owner_references
+        or after.labels != before.labels
+    )
 
 
 def _revision(rs: ReplicaSet) -> int:

@@ -80,6 +80,13 @@ class Cluster:
         """Resize the ReplicaSet as the controller's cache held it (the update carries that version)."""
         return await self.store.update(attrs.evolve(read, spec=attrs.evolve(read.spec, replicas=replicas)))
 
+    async def annotate(self, read: ReplicaSet, revision: int) -> ReplicaSet:
+        """Give the ReplicaSet a new revision, as a rollback to its template does, over the version read."""
+        annotations = FrozenDict({**read.metadata.annotations, util.REVISION_ANNOTATION: str(revision)})
+        return await self.store.update(
+            attrs.evolve(read, metadata=attrs.evolve(read.metadata, annotations=annotations))
+        )
+
     async def touch_status(self, rs: ReplicaSet) -> ReplicaSet:
         """A ReplicaSet controller status write: a newer version of the ReplicaSet, same size."""
         current = await self.store.get(ReplicaSet, rs.metadata.name, NAMESPACE)
@@ -112,6 +119,21 @@ async def test_a_growth_a_cache_without_the_last_writes_allowed_stands_until_wor
     await cluster.resize(old, 2)  # the next sync, its cache caught up, shrinks it away
     assert cluster.violations() == []
     assert cluster.monitor.total == 3
+
+
+async def test_a_growth_over_the_syncs_own_write_proves_only_what_that_write_read() -> None:
+    # A rollback to the old template: the sync gives the old ReplicaSet the next revision over the version
+    # its cache held, then grows it over what that write returned, a version its cache never held.
+    cluster = Cluster()
+    web = await cluster.create_deployment(replicas=2)
+    old = await cluster.create_replica_set(web, revision=1, replicas=1)
+    new = await cluster.create_replica_set(web, revision=2, replicas=0)
+    await cluster.resize(new, 1)
+    await cluster.scale_deployment(3)
+    old = await cluster.annotate(old, revision=3)
+    await cluster.resize(old, 3)
+    assert cluster.violations() == []
+    assert cluster.monitor.total == 4
 
 
 async def test_a_growth_whose_cache_held_the_other_writes_breaks_the_bound() -> None:
