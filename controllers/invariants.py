@@ -61,7 +61,10 @@ class RolloutBounds:
     from the newest proven to the write, the other ReplicaSets and the new size came to at most the
     surge limit. Σ spec.replicas may then stay at what the growth left until a ReplicaSet grows again:
     meanwhile they only shrink, as syncs whose cache holds the missed writes work the excess off, and
-    each growth is judged on its own. (Only the Deployment controller resizes its ReplicaSets.)
+    each growth is judged on its own. (Only the Deployment controller resizes its ReplicaSets.) Writes do
+    not name the sync that made them, so any overshoot such a cache could explain passes, whatever its
+    cause: a scale-up sharing out one replica too many over two ReplicaSets looks like a sync that
+    missed the first one's growth.
 
     The availability floor rises with a generation only once the Deployment is complete at it and every
     ReplicaSet it owns has had its current spec observed by the ReplicaSet controller. A Deployment's
