@@ -16,7 +16,9 @@ between writes, missed events and retries — the faults the toolkit throws at i
 - it *expects* the pods it creates (`reconcile.expectations`, client-go's ControllerExpectations) and
   does nothing more for a PodSet until its cache has shown them: a cache that has not caught up with its
   own creates would count them missing and, if the PodSet was scaled down meanwhile, report the new
-  generation as done while a pod it no longer wants still runs.
+  generation as done while a pod it no longer wants still runs. Should a pod it made be deleted before
+  its cache shows it, while the watch is down, no event would ever say so: it asks to come back once
+  the expectations expire, as the informer resync that Kubernetes relies on would bring it back.
 
 Run it (``.venv/bin/python examples/custom_controller/podset.py``) to see a PodSet scale on virtual time.
 """
@@ -156,8 +158,15 @@ class PodSetReconciler:
         )
         if status != podset.status:
             await self.store.update_status(attrs.evolve(podset, status=status))
-        # Look again, with backoff, until every name taken is ours or free.
-        return Result(requeue=True) if taken else None
+        if taken:
+            # Look again, with backoff, until every name taken is ours or free.
+            return Result(requeue=True)
+        # A create whose pod is deleted while the watch is down never shows up, and nothing else may
+        # bring the PodSet back: come back when the expectations expire, as the periodic informer resync
+        # would in Kubernetes (the ReplicaSet controller here does the same). The pods showing up first
+        # supersede this.
+        expires_in = self.expectations.expires_in(request)
+        return Result(requeue_after=expires_in + 1.0) if expires_in is not None else None
 
 
 class _CreationObserver:

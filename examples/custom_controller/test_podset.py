@@ -20,7 +20,7 @@ from controllers.garbagecollector import GarbageCollector
 from controllers.testing.invariants import AtMostOneControllerOwner
 from reconcile import Controller, Manager
 from reconcile.testing import Invariant, SimulationMachine, World, action
-from reconcile.testing.faults import Delay, DropWatches
+from reconcile.testing.faults import CrashBetweenWrites, Delay, DropWatches, FailWrites, Stale
 from reconcile.testing.simulation import Simulation
 from store import Conflict, FrozenDict, NotFound, Scheme
 from store.models import Container, ObjectMeta, Pod, PodSpec
@@ -208,3 +208,36 @@ def test_a_podset_made_again_under_its_name_takes_its_pods_names_once_they_are_c
 
     uid, owner, replicas = Simulation(seed=0, scheme=podset_scheme()).run(story)
     assert (owner, replicas) == (uid, 1)
+
+
+def test_a_podset_whose_pod_is_deleted_unseen_comes_back_when_its_expectations_expire() -> None:
+    """A story the machine found with longer runs: the pod watch lags, api-0 is made again after a
+    crash and a user deletes it before the controller's cache shows it; then every watch drops. The
+    relist shows neither the creation nor the deletion, so no event wakes PodSet api, whose expectations
+    wait for api-0 until they expire. As the ReplicaSet controller does in place of Kubernetes' periodic
+    informer resync, the PodSet asks to come back once they have expired, and makes api-0 again."""
+    machine = PodSetMachine()
+    try:
+        machine.boot(seed=4023)
+        machine.arm(fault=FailWrites(count=1, error="conflict", kind=None))
+        machine.arm(fault=Delay(kind="Pod", seconds=0.5))
+        machine.create_podset(name="web", replicas=0)
+        machine.create_podset(name="web", replicas=1)
+        machine.create_podset(name="api", replicas=1)
+        machine.wait(seconds=10.0)
+        machine.delete_pod(index=2)
+        machine.arm(fault=Stale(kind="PodSet", revisions=5))
+        machine.wait(seconds=10.0)
+        machine.delete_pod(index=1)
+        machine.arm(fault=CrashBetweenWrites(after=2, controller="podset"))
+        machine.wait(seconds=10.0)
+        machine.delete_pod(index=4)
+        machine.delete_pod(index=1)
+        machine.wait(seconds=0.5)
+        machine.arm(fault=Delay(kind="Pod", seconds=2.0))
+        machine.create_podset(name="web", replicas=3)
+        machine.delete_pod(index=0)  # api-0, whose creation the pod cache has not shown yet
+        machine.arm(fault=DropWatches(kind=None))
+        machine.settle()  # checks PodSetConverges: api controls one pod again
+    finally:
+        machine.teardown()
