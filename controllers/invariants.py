@@ -7,6 +7,7 @@ at or above replicas − maxUnavailable. The property tests and the W4 benchmark
 
 from __future__ import annotations
 
+import bisect
 import heapq
 from typing import Any
 
@@ -246,6 +247,10 @@ class RolloutBounds:
         held = self._note_cache(type_, rs, revision, deployment_uid)
         if after > before:
             self._judge_growth(uid, after, held)
+        # No cache to come is older than ``held``: what changed up to it is never looked back at again.
+        history = self._history
+        if history and history[0][0] <= held:
+            del history[: bisect.bisect_right(history, held, key=_revision_of_change)]
 
     def _note_cache(self, type_: EventType, rs: ReplicaSet, revision: int, deployment_uid: str | None) -> int:
         """The oldest revision the ReplicaSet cache of the sync that wrote ``rs`` can have been at.
@@ -368,6 +373,10 @@ def _written_by_deployment_controller(previous: ReplicaSet, rs: ReplicaSet) -> b
         or after.owner_references != before.owner_references
         or after.labels != before.labels
     )
+
+
+def _revision_of_change(change: tuple[int, str, int]) -> int:
+    return change[0]
 
 
 def _revision(rs: ReplicaSet) -> int:

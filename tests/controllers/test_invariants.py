@@ -196,3 +196,16 @@ async def test_a_replica_set_created_at_full_size_beside_a_full_one_breaks_the_b
     # The creating sync listed revision 1, which was at 2 from its first write: no cache allowed 2 more.
     await cluster.create_replica_set(web, revision=2, replicas=2)
     assert len(cluster.violations()) == 1
+
+
+async def test_changes_no_cache_to_come_can_predate_are_forgotten() -> None:
+    cluster = Cluster()
+    web = await cluster.create_deployment(replicas=50)
+    rs = await cluster.create_replica_set(web, revision=1, replicas=0)
+    for replicas in range(1, 41):
+        rs = await cluster.resize(rs, replicas)
+        # The ReplicaSet controller's status write: the next resize proves its sync's cache held it.
+        rs = await cluster.touch_status(rs)
+    assert cluster.violations() == []
+    assert cluster.monitor.total == 40
+    assert len(cluster.monitor._history) <= 2
