@@ -59,7 +59,7 @@ import structlog
 
 from benchmarks._common import GcMeter, headline, machine_info, reconciles, write_json
 from controllers.cluster import Cluster
-from controllers.kubelet import NodeConfig
+from controllers.kubelet import NODE_LEASE_NAMESPACE, NodeConfig
 from controllers.nodelifecycle import (
     EVICTION_LIMITER_QPS,
     NODE_MONITOR_GRACE_PERIOD,
@@ -301,7 +301,7 @@ def renewal_floor(writes: int, nodes: int, sample: int = 200_000) -> float:
     epoch = DEFAULT_EPOCH
     latest = {
         f"node-{index}": Lease(
-            metadata=ObjectMeta(name=f"node-{index}", namespace="kube-node-lease", resource_version="1"),
+            metadata=ObjectMeta(name=f"node-{index}", namespace=NODE_LEASE_NAMESPACE, resource_version="1"),
             spec=LeaseSpec(holder_identity=f"node-{index}", lease_duration_seconds=40, renew_time=epoch),
         )
         for index in range(nodes)

@@ -81,6 +81,17 @@ class RolloutBounds:
             store.watch(ReplicaSet, namespace=namespace),
             store.watch(Pod, namespace=namespace),
         )
+        self._start_over()
+        self.revisions = 0
+        self.violations: list[str] = []
+        self.max_total = 0
+        self.min_available: int | None = None
+        # The bounds of the Deployment as last applied (surge limit, availability floor): they change only
+        # with a Deployment write, so they are worked out once per such write, not at every revision.
+        self._bounds: tuple[int | None, int | None] | None = None
+
+    def _start_over(self) -> None:
+        """The Deployment's state as before its first write (also once it is deleted)."""
         self.deployment: Deployment | None = None
         # Per generation: (replicas + maxSurge, the availability floor) — replicas − maxUnavailable,
         # or lower for a scale-down shared out mid-rollout (`_floor`).
@@ -106,13 +117,6 @@ class RolloutBounds:
         self._stale_total: int | None = None
         self._total = 0
         self._available: set[str] = set()
-        self.revisions = 0
-        self.violations: list[str] = []
-        self.max_total = 0
-        self.min_available: int | None = None
-        # The bounds of the Deployment as last applied (surge limit, availability floor): they change only
-        # with a Deployment write, so they are worked out once per such write, not at every revision.
-        self._bounds: tuple[int | None, int | None] | None = None
 
     @property
     def total(self) -> int:
@@ -188,20 +192,7 @@ class RolloutBounds:
         self._bounds = None
         if type_ is EventType.DELETED:
             # A Deployment of the same name made later starts its generations again.
-            self.deployment = None
-            self._limits.clear()
-            self._complete_generation = None
-            self._replicas.clear()
-            self._unobserved.clear()
-            self._resized_in.clear()
-            self._history.clear()
-            self._stale_total = None
-            self._known.clear()
-            self._proven.clear()
-            self._cache_held = 0
-            self._revision_since.clear()
-            self._total = 0
-            self._available.clear()
+            self._start_over()
             return
         generation = deployment.metadata.generation
         if generation not in self._limits:

@@ -671,12 +671,8 @@ class NodeLifecycleController(Controller):
     @staticmethod
     def _renewed(entry: _Steady, lease: Lease | None, now: float) -> None:
         """Take in a steady node's new Lease, as `_unchanged` does: a renewal is a heartbeat."""
-        health = entry.health
-        entry.lease = health.lease = lease
-        renewed = lease.spec.renew_time if lease is not None else None
-        if renewed is not None and (health.lease_renew_time is None or health.lease_renew_time < renewed):
-            health.lease_renew_time = renewed
-            health.probe_timestamp = now
+        entry.lease = lease
+        if _take_in_lease(entry.health, lease, now):
             entry.until = now + entry.grace
 
     def _steady_if_idle(self, node: Node) -> None:
@@ -708,10 +704,7 @@ class NodeLifecycleController(Controller):
         if zone is None:
             self._steady_uncounted += 1
         else:
-            counts = self._steady_counts.get(zone)
-            if counts is None:
-                counts = self._steady_counts[zone] = [0, 0]
-            counts[0 if ready else 1] += 1
+            _count(self._steady_counts, zone, current)
 
     def _unsteady(self, name: str, entry: _Steady, zone_counts: dict[str, list[int]] | None) -> None:
         """The node is to be looked at again: out of the steady ones and their counts."""
@@ -748,11 +741,7 @@ class NodeLifecycleController(Controller):
         health = self._health.get(name)
         if health is None:
             return None
-        lease = health.lease = self._leases.get(name, NODE_LEASE_NAMESPACE)
-        renewed = lease.spec.renew_time if lease is not None else None
-        if renewed is not None and (health.lease_renew_time is None or health.lease_renew_time < renewed):
-            health.lease_renew_time = renewed
-            health.probe_timestamp = now
+        _take_in_lease(health, self._leases.get(name, NODE_LEASE_NAMESPACE), now)
         grace = self._grace_period if seen.current is not None else self._startup_grace_period
         if now > health.probe_timestamp + grace and not seen.past_grace:
             return None
@@ -1094,6 +1083,18 @@ class NodeLifecycleController(Controller):
                 log.info("zone changed state", zone=zone, state=new_state.value)
                 self._set_limiter_in_zone(zone, sizes[zone], new_state)
                 self.zone_states[zone] = new_state
+
+
+def _take_in_lease(health: _NodeHealth, lease: Lease | None, now: float) -> bool:
+    """Note ``lease`` as the node's Lease last looked at; a renewal newer than the last one taken in is
+    a heartbeat at ``now``. Whether it was one."""
+    health.lease = lease
+    renewed = lease.spec.renew_time if lease is not None else None
+    if renewed is None or (health.lease_renew_time is not None and health.lease_renew_time >= renewed):
+        return False
+    health.lease_renew_time = renewed
+    health.probe_timestamp = now
+    return True
 
 
 def _count(zone_counts: dict[str, list[int]], zone: str, ready: NodeCondition | None) -> None:
