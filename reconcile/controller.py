@@ -73,7 +73,8 @@ class Crash(BaseException):
     """The controller process dies here (a simulated crash): all its in-memory state is lost.
 
     A BaseException, so a reconciler's ``except Exception`` cannot swallow it. The controller restarts
-    with a fresh queue and re-lists its keys, as a restarted controller-manager would.
+    with a fresh queue and re-lists its keys, as a restarted controller-manager would, once every cache
+    it reads has listed afresh.
     """
 
 
@@ -244,17 +245,21 @@ class Controller:
         """
         self._stopping = False
         self._stopped = anyio.Event()
+        restarted = False
         while not self._stopping:
             try:
-                await self._run_once(manager, task_status)
+                await self._run_once(manager, task_status, restarted=restarted)
             except* Crash as crashes:
                 log.warning(
                     "controller crashed; restarting", controller=self.name, error=str(crashes.exceptions[0])
                 )
                 manager.record("crash", controller=self.name)
                 task_status = anyio.TASK_STATUS_IGNORED
+                restarted = True
 
-    async def _run_once(self, manager: Manager, task_status: anyio.abc.TaskStatus[None]) -> None:
+    async def _run_once(
+        self, manager: Manager, task_status: anyio.abc.TaskStatus[None], *, restarted: bool
+    ) -> None:
         clock = manager.clock
         metrics = manager.metrics.controller(self.name)
         metrics.prepare(self.workers)
@@ -270,7 +275,7 @@ class Controller:
         handlers = self._connect(manager, queue)
         try:
             # Handlers first, so that nothing is missed meanwhile; workers once every cache is full.
-            await self._wait_for_caches([informer for informer, _ in handlers])
+            await self._wait_for_caches([informer for informer, _ in handlers], restarted=restarted)
             async with anyio.create_task_group() as tg:
                 # Up to ``workers`` workers, each started when an item is queued and none is idle to
                 # take it: the same concurrency as starting them all at once, without a task per
@@ -297,13 +302,20 @@ class Controller:
             queue.shut_down()
             self._queue = None
 
-    async def _wait_for_caches(self, informers: list[Informer[Any]]) -> None:
-        unsynced = [informer for informer in informers if not informer.has_synced]
-        if not unsynced:
+    async def _wait_for_caches(self, informers: list[Informer[Any]], *, restarted: bool = False) -> None:
+        """Wait until every cache has synced; after a crash, until every cache has listed afresh.
+
+        A restarted process lists afresh, so its first decisions never rest on a cache older than the
+        store it came back to: the shared caches it reads may not yet hold its own last writes (a
+        scheduler would see the node it had just filled as free), or may be waiting to relist after a
+        lost watch. After the list, their watches may lag again, as a new process's would.
+        """
+        waiting_for = [each for each in informers if not each.has_synced or restarted]
+        if not waiting_for:
             return  # the usual case, caches synced before the manager started: no wait at all
         with anyio.move_on_after(self.cache_sync_timeout) as waiting:
-            for informer in unsynced:
-                await informer.wait_synced()
+            for informer in waiting_for:
+                await (informer.relist() if restarted else informer.wait_synced())
         if waiting.cancelled_caught:
             raise TimeoutError(f"failed to wait for {self.name} caches to sync: timed out")
 

@@ -195,6 +195,10 @@ class Informer(Generic[M]):
         self._synced_event = anyio.Event()
         self._backoff = RelistBackoff(backoff_rng)
         self._relisting = False
+        #: Set once the relist under way is done (None while watching).
+        self._relisted: anyio.Event | None = None
+        #: The scope of the watch being read (None before the first list and while relisting).
+        self._watching: anyio.CancelScope | None = None
         # Set when the cache moves on, for `wait_for`; made only while someone waits (most batches have
         # no waiter, and an event costs more to make than the batch's bookkeeping).
         self._progress: anyio.Event | None = None
@@ -330,6 +334,25 @@ class Informer(Generic[M]):
         """Wait until the initial list is in the cache (client-go's WaitForCacheSync)."""
         await self._synced_event.wait()
 
+    async def wait_watching(self) -> None:
+        """Wait until the cache is listed and its watch is up: not between a lost watch and its relist."""
+        await self.wait_synced()
+        while self._relisted is not None:
+            await self._relisted.wait()
+
+    async def relist(self) -> None:
+        """List afresh now and watch on from that list, as a newly started process would.
+
+        Returns once the cache holds the list. A relist already under way (the watch was lost) is
+        waited for instead, backoff included; before the first list, that list is waited for.
+        Handlers see what the list changed, as after a lost watch.
+        """
+        if self._synced and self._relisted is None and self._watching is not None:
+            self._relisting = True
+            self._relisted = anyio.Event()
+            self._watching.cancel()
+        await self.wait_watching()
+
     async def wait_for(self, revision: int) -> None:
         """Wait until the cache reflects at least store revision ``revision``."""
         while self._revision < revision:
@@ -356,20 +379,29 @@ class Informer(Generic[M]):
 
     async def _watch_forever(self) -> None:
         while True:
-            try:
-                await self._watch()
-            except Gone:
-                self.relists += 1
-                self._relisting = True
+            wait = 0.0
+            with anyio.CancelScope() as self._watching:  # cancelled by `relist`
                 try:
+                    await self._watch()
+                except Gone:
+                    self.relists += 1
+                    self._relisting = True
+                    self._relisted = anyio.Event()
                     wait = self._backoff.next(self._clock.monotonic())
                     log.debug(
                         "watch gone, relisting", kind=self._kind.kind, revision=self._revision, wait=wait
                     )
+            self._watching = None
+            relisted = self._relisted
+            assert relisted is not None  # set by the Gone above or by `relist`
+            try:
+                if wait:
                     await self._clock.sleep(wait)
-                    await self._relist()
-                finally:
-                    self._relisting = False
+                await self._relist()
+            finally:
+                self._relisting = False
+                self._relisted = None
+                relisted.set()
 
     async def _watch(self) -> None:
         watch = self._store.watch(

@@ -356,27 +356,27 @@ class Scheduler(Controller):
 
         A `Crash` restarts the scheduler from scratch: new cache, new queue, informers replayed.
         """
+        restarted = False
         while True:
             try:
-                await self._serve(task_status)
+                await self._serve(task_status, restarted=restarted)
             except* Crash as crashes:
                 log.warning("scheduler crashed; restarting", error=str(crashes.exceptions[0]))
                 manager.record("crash", controller=self.name)
                 task_status = anyio.TASK_STATUS_IGNORED
+                restarted = True
 
-    async def _serve(self, task_status: anyio.abc.TaskStatus[None]) -> None:
+    async def _serve(self, task_status: anyio.abc.TaskStatus[None], *, restarted: bool) -> None:
         token = current_controller.set(self.name)
         self.cache = self.algorithm.new_cache()
         self.scheduling_queue = self._new_queue()
         self.algorithm.next_start_node_index = 0
         handlers: list[tuple[Informer[Any], Any]] = []
         try:
-            # Like WaitForCacheSync: a decision made before the nodes are listed would be wrong. An
-            # informer still to list will list at least what the store holds now.
-            revision = self._store.revision
-            for informer in (self._nodes, self._pods):
-                if not informer.has_synced:
-                    await informer.wait_for(revision)
+            # Like WaitForCacheSync: a decision made before the nodes are listed would be wrong. After
+            # a crash the caches list afresh, as a new process's would: a cache whose watch has not yet
+            # brought the bindings made just before the crash would let them be made again.
+            await self._wait_for_caches([self._nodes, self._pods], restarted=restarted)
             # Nodes first, so the replayed pods find their nodes in the cache.
             node_events, pod_events = _NodeEvents(self), _PodEvents(self)
             self._nodes.add_handler(node_events)

@@ -14,6 +14,7 @@ from structlog.testing import capture_logs
 from reconcile import Controller, Crash, Request, Result, TerminalError, Watch
 from reconcile.clock import Clock
 from reconcile.testing import Simulation
+from store import FrozenDict
 from store.models import ConfigMap, Namespace, ObjectMeta, OwnerReference
 
 
@@ -398,6 +399,34 @@ def test_a_crash_restarts_the_controller_which_lists_every_key_again() -> None:
     after_restart = [Request("default", "a"), Request("default", "b")]
     assert recording.requests == [*before_crash, *after_restart]
     assert len(sim.trace.of("crash")) == 1
+
+
+def test_a_controller_restarted_while_a_watch_is_down_waits_for_the_relist_before_reconciling() -> None:
+    # A restarted process lists afresh: its first reconcile must not read a cache from before the
+    # outage. The watch goes down, the object changes, the controller crashes; the first reconcile
+    # after the restart already sees the change.
+    seen: list[str] = []
+
+    async def scenario(sim: Simulation) -> None:
+        informer = sim.manager.informer(ConfigMap)
+
+        async def reconcile(request: Request) -> Result | None:
+            current = informer.get(request.name, request.namespace)
+            assert current is not None
+            seen.append(current.data.get("v", ""))
+            if len(seen) == 1:
+                sim.faults.drop_watches(ConfigMap)
+                await anyio.lowlevel.checkpoint()  # the informer notices the drop
+                await sim.memory.update(attrs.evolve(current, data=FrozenDict({"v": "2"})))
+                raise Crash("kill -9")
+            return None
+
+        await sim.store.create(config_map("a"))
+        sim.manager.add(Controller("cms", reconcile, kind=ConfigMap))
+        await sim.settle()
+
+    Simulation().run(scenario)
+    assert seen[:2] == ["", "2"]
 
 
 def test_stop_shuts_the_queue_down_and_run_returns_without_restarting() -> None:

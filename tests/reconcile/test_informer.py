@@ -83,6 +83,34 @@ def test_watch_keeps_the_cache_current_and_handlers_informed() -> None:
     run(scenario)
 
 
+def test_relist_brings_the_cache_to_the_store_at_once_and_the_watch_goes_on_from_the_list() -> None:
+    async def scenario() -> None:
+        store = MemoryStore(seed=1)
+        await store.create(config_map("a"))
+        informer = Informer(store, ConfigMap)
+        recorder = Recorder()
+        async with anyio.create_task_group() as tg:
+            await tg.start(informer.run)
+            informer.add_handler(recorder)
+            recorder.events.clear()
+            # Store calls never suspend: the watch has not brought either write yet, the list does.
+            await store.delete(ConfigMap, "a")
+            await store.create(config_map("b"))
+            assert [cm.metadata.name for cm in informer.list()] == ["a"]
+            await informer.relist()
+            assert [cm.metadata.name for cm in informer.list()] == ["b"]
+            assert informer.revision == store.revision and not informer.relisting
+            await store.create(config_map("c"))
+            await informer.wait_for(store.revision)
+            # Each change once, whether the old watch or the list brought it.
+            assert [name for _, name in recorder.events] == ["a", "b", "c"]
+            assert recorder.events[0][0] in ("delete", "tombstone") and recorder.events[1][0] == "add"
+            assert informer.relists == 0  # no watch was lost
+            tg.cancel_scope.cancel()
+
+    run(scenario)
+
+
 def test_waiters_for_revisions_are_released_as_the_cache_reaches_each() -> None:
     async def scenario() -> None:
         store = MemoryStore(seed=1)
