@@ -194,7 +194,6 @@ class Informer(Generic[M]):
         self._synced = False
         self._synced_event = anyio.Event()
         self._backoff = RelistBackoff(backoff_rng)
-        self._relisting = False
         #: Set once the relist under way is done (None while watching).
         self._relisted: anyio.Event | None = None
         #: The scope of the watch being read (None before the first list and while relisting).
@@ -219,7 +218,7 @@ class Informer(Generic[M]):
     @property
     def relisting(self) -> bool:
         """Whether the watch ended and the informer is waiting to list again (or listing)."""
-        return self._relisting
+        return self._relisted is not None
 
     @property
     def revision(self) -> int:
@@ -348,7 +347,6 @@ class Informer(Generic[M]):
         Handlers see what the list changed, as after a lost watch.
         """
         if self._synced and self._relisted is None and self._watching is not None:
-            self._relisting = True
             self._relisted = anyio.Event()
             self._watching.cancel()
         await self.wait_watching()
@@ -385,8 +383,8 @@ class Informer(Generic[M]):
                     await self._watch()
                 except Gone:
                     self.relists += 1
-                    self._relisting = True
-                    self._relisted = anyio.Event()
+                    if self._relisted is None:  # not already asked for by `relist`
+                        self._relisted = anyio.Event()
                     wait = self._backoff.next(self._clock.monotonic())
                     log.debug(
                         "watch gone, relisting", kind=self._kind.kind, revision=self._revision, wait=wait
@@ -399,7 +397,6 @@ class Informer(Generic[M]):
                     await self._clock.sleep(wait)
                 await self._relist()
             finally:
-                self._relisting = False
                 self._relisted = None
                 relisted.set()
 
