@@ -130,11 +130,19 @@ def proportional_scale_plan(
     shared out in proportion to each ReplicaSet's size, largest first — newer first when growing,
     older first when shrinking — and the rounding leftover goes to the first.
 
-    A lone ReplicaSet already at spec.replicas whose replicas annotations are stale still has them
-    refreshed. A write made from a stale Deployment can leave it so (sized for the spec at hand, but
-    annotated with the one before), and released Kubernetes then returns here without a write on
-    every sync: the stale desired-replicas keeps `is_scaling_event` true, so the rollout never runs
-    again. The refresh is the fix upstream has under review (kubernetes/kubernetes#138036, #138840).
+    Two fixes to released Kubernetes, which in both cases returns here without a write on every sync:
+    the stale desired-replicas annotations keep `is_scaling_event` true, so the rollout never runs
+    again.
+
+    - A lone ReplicaSet already at spec.replicas whose replicas annotations are stale still has them
+      refreshed. A write made from a stale Deployment can leave it so (sized for the spec at hand,
+      but annotated with the one before). The refresh is the fix upstream has under review
+      (kubernetes/kubernetes#138036, #138840).
+    - A Recreate Deployment that is not paused and has old ReplicaSets active beside the new one (a
+      sync that did not yet see an old ReplicaSet created the new one beside it) scales the old ones
+      to 0, as its rollout would; the next sync then finds one active ReplicaSet and sizes it.
+      Upstream does nothing here and the Deployment stays as it is for good (kubernetes#125568,
+      closed unfixed).
     """
     replicas = deployment.spec.replicas
     active_or_latest = util.find_active_or_latest(new_rs, old_replica_sets)
@@ -148,7 +156,9 @@ def proportional_scale_plan(
     if util.is_saturated(deployment, new_rs):
         return [ScaleStep(old.metadata.name, 0) for old in util.filter_active_replica_sets(old_replica_sets)]
     if not util.is_rolling_update(deployment):
-        return []
+        if deployment.spec.paused:
+            return []
+        return [ScaleStep(old.metadata.name, 0) for old in util.filter_active_replica_sets(old_replica_sets)]
     active = util.filter_active_replica_sets([*old_replica_sets, new_rs])
     allowed = replicas + util.max_surge(deployment) if replicas > 0 else 0
     to_add = allowed - util.replica_count(active)

@@ -905,6 +905,20 @@ def test_scale_refreshes_the_stale_annotations_of_a_lone_replica_set_already_at_
     assert proportional_scale_plan(d, new, [current]) == []
 
 
+def test_scale_of_a_recreate_deployment_with_old_replica_sets_active_takes_them_to_zero_first() -> None:
+    # A sync that did not see the old ReplicaSet yet made the new one beside it; a scale then made
+    # every sync a scaling event, which upstream's scale leaves alone for Recreate (kubernetes#125568).
+    d = deployment(0, strategy="Recreate")
+    old = util.set_replicas_annotations(rs("foo-v1", 1, created=OLD), 1, 1)
+    new = util.set_replicas_annotations(rs("foo-v2", 1, created=NOW), 1, 1)
+    assert proportional_scale_plan(d, new, [old]) == [ScaleStep("foo-v1", 0)]
+    # Then one ReplicaSet is active, and it takes spec.replicas whole.
+    assert proportional_scale_plan(d, new, [rs("foo-v1", 0, created=OLD)]) == [ScaleStep("foo-v2", 0)]
+    # Paused: a scaling event must not roll.
+    paused = attrs.evolve(d, spec=attrs.evolve(d.spec, paused=True))
+    assert proportional_scale_plan(paused, new, [old]) == []
+
+
 @pytest.mark.parametrize(
     ("sizes", "limit", "expected_deletions"),
     [

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, settings
 
 from controllers.testing.machine import ClusterMachine
-from reconcile.testing import CrashBetweenWrites, JumpClock, Stale
+from reconcile.testing import CrashBetweenWrites, Delay, JumpClock, Stale
 from reconcile.testing import machine as machine_module
 from store.models import DeploymentStrategy, RollingUpdateDeployment
 
@@ -269,4 +269,18 @@ def test_a_rollback_grown_over_its_own_write_from_a_stale_cache_may_overshoot_un
         machine.scale(app="api", replicas=1)
         machine.set_image(app="web", image="nginx:1.26")
         machine.set_image(app="web", image="nginx:1.25")
+        machine.quiesce()
+
+
+def test_a_recreate_deployment_scaled_while_two_replica_sets_run_converges() -> None:
+    # Found by the machine (40 steps). With ReplicaSet events 0.5 s late, the sync of the image change
+    # did not see the first ReplicaSet yet, made the second one and sized it 1: both ran a pod. Then
+    # scaled to 0, every sync was a scaling event that upstream's scale does nothing with for
+    # Recreate (kubernetes#125568): stuck at two pods for good. The old ReplicaSet now goes to 0 first.
+    with booted(seed=0) as machine:
+        machine.arm(fault=Delay(kind="ReplicaSet", seconds=0.5))
+        recreate = DeploymentStrategy(type="Recreate")
+        machine.create_deployment(app="web", replicas=1, strategy=recreate, image="nginx:1.25")
+        machine.set_image(app="web", image="nginx:1.26")
+        machine.scale(app="web", replicas=0)
         machine.quiesce()
