@@ -100,6 +100,34 @@ class VirtualClock(_LoopClock):
         self._offset = 0.0
         #: The last time of day made, by its seconds since the epoch: many reads fall on one instant.
         self._last: tuple[float, datetime] = (0.0, epoch)
+        #: The loop time in a `reading` block (None: found from the running loop).
+        self._loop_time: Callable[[], float] | None = None
+        #: The latest deadline of a timer or sleep of this clock that has run, on loop ``_reached_on``
+        #: (`monotonic`).
+        self._reached = 0.0
+        self._reached_on: asyncio.AbstractEventLoop | None = None
+
+    def monotonic(self) -> float:
+        """The loop's time, or the deadline of the last timer or sleep that ran, if that is later.
+
+        looptime counts whole microseconds and runs a timer at the tick nearest its deadline, which
+        may be just before it: 186.488281 + 300 is 486.48828100000003, run at 486.488281. Code woken
+        there that found its deadline not yet reached, and waited the remaining 3e-14 s, would be
+        woken again at once, at the same tick, for good. So time read after a timer or sleep of this
+        clock has run is never before its deadline (at most half a microsecond past the loop's).
+        """
+        read = self._loop_time
+        if read is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                return 0.0
+            if loop is not self._reached_on:
+                return loop.time()
+            read = loop.time
+        now = read()
+        reached = self._reached
+        return reached if reached > now else now
 
     def now(self) -> datetime:
         seconds = self.monotonic() + self._offset
@@ -109,12 +137,32 @@ class VirtualClock(_LoopClock):
             self._last = (seconds, last)
         return last
 
-    def _outside_loop(self) -> float:
-        return 0.0
-
     def jump(self, seconds: float) -> None:
         """Step the time of day by ``seconds`` (negative steps go back), leaving timers alone."""
         self._offset += seconds
+
+    async def sleep(self, seconds: float) -> None:
+        await self.sleep_until(self.monotonic() + max(seconds, 0.0))
+
+    async def sleep_until(self, deadline: float) -> None:
+        await anyio.sleep(max(deadline - self.monotonic(), 0.0))  # seam
+        self._reach(asyncio.get_running_loop(), deadline)
+
+    def call_at(self, deadline: float, callback: Callable[[], Any]) -> Timer:
+        loop = asyncio.get_running_loop()
+
+        def run() -> None:
+            self._reach(loop, deadline)
+            callback()
+
+        return loop.call_at(deadline, run)
+
+    def _reach(self, loop: asyncio.AbstractEventLoop, deadline: float) -> None:
+        if loop is not self._reached_on:
+            self._reached_on = loop
+            self._reached = deadline
+        elif deadline > self._reached:
+            self._reached = deadline
 
     @staticmethod
     def new_event_loop() -> asyncio.AbstractEventLoop:
@@ -131,11 +179,13 @@ class VirtualClock(_LoopClock):
         For a block that runs ``loop``: rather than finding the running loop on each of the hundreds of
         thousands of reads of a long run. Outside any block, `monotonic` finds the running loop itself.
         """
-        self.monotonic = loop.time  # type: ignore[method-assign]
+        self._loop_time = loop.time
+        if loop is not self._reached_on:
+            self._reached_on, self._reached = loop, 0.0
         try:
             yield
         finally:
-            del self.monotonic
+            self._loop_time = None
 
     def run(self, main: Callable[..., Awaitable[T]], *args: Any) -> T:
         """Run ``main(*args)`` to completion on a new virtual-time event loop."""

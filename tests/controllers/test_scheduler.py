@@ -29,7 +29,7 @@ from controllers.scheduler.queue import (
     node_update_event,
 )
 from reconcile.informer import BY_NODE
-from reconcile.testing import Simulation
+from reconcile.testing import NotSettled, Simulation
 from reconcile.trace import Record
 from store import FrozenDict, Quantity, parse_quantity
 from store.models import (
@@ -820,6 +820,40 @@ def test_the_same_seed_gives_the_same_placements_and_trace() -> None:
         return await placements(sim), sim.trace.digest()
 
     assert run(scenario, seed=7) == run(scenario, seed=7)
+
+
+def test_a_pod_whose_pool_timeout_falls_between_two_clock_ticks_is_still_retried() -> None:
+    # Pooled at 186.488281, the pod times out at 186.488281 + 300 = 486.48828100000003, and the loop's
+    # clock counts microseconds: the timer fires at 486.488281, a hair early. The queue found nothing
+    # due, the same timer was set again and fired at once, and virtual time never moved on (found by
+    # the scheduling machine). The spy below turns that spin into a failure rather than a hang.
+    class SpinGuard:
+        def __init__(self, clock: Any) -> None:
+            self.clock = clock
+            self.armed: dict[float, int] = {}
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.clock, name)
+
+        def call_at(self, deadline: float, callback: Callable[[], Any]) -> Any:
+            self.armed[deadline] = self.armed.get(deadline, 0) + 1
+            assert self.armed[deadline] < 100, f"the timer for {deadline} keeps firing before its pod is due"
+            return self.clock.call_at(deadline, callback)
+
+    async def scenario(sim: Simulation) -> list[str]:
+        scheduler = start_scheduler(sim)
+        scheduler._clock = SpinGuard(sim.clock)  # type: ignore[assignment]
+        await sim.store.create(make_node("n1", cpu="1"))
+        await sim.advance(186.488281)
+        await sim.store.create(make_pod("big", cpu="2"))
+        # Settling waits for every task to block between steps, so the loop never idles past the tick.
+        # A pod that fits nowhere is tried every five minutes for good: the settle gives up after three.
+        with pytest.raises(NotSettled):
+            await sim.settle(horizon=400.0, max_steps=3)
+        return [str(record.get("result")) for record in sim.trace.of("schedule")]
+
+    # Tried when created, then each time its five minutes in the pool are up.
+    assert run(scenario) == ["unschedulable"] * 4
 
 
 def test_after_a_crash_the_scheduler_rebuilds_its_state_and_finishes_the_work() -> None:
