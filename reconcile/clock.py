@@ -27,6 +27,16 @@ T = TypeVar("T")
 DEFAULT_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 
 
+async def yield_to_loop() -> None:
+    """Let every other runnable task run first: a bare yield to the event loop, not a wait.
+
+    What ``anyio.lowlevel.checkpoint`` does on asyncio (cancellation is delivered there too), without
+    looking the async library up on each call, which cost a controller worker about 4 % of a
+    full-size W3 (5,000 nodes, 150,000 pods) between two reconciles.
+    """
+    await asyncio.sleep(0)  # noqa: TID251  # seam: no time passes
+
+
 class Timer(Protocol):
     """A scheduled callback that can be cancelled (an ``asyncio.TimerHandle``)."""
 

@@ -21,10 +21,10 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import anyio
-import anyio.lowlevel
 import attrs
 import structlog
 
+from reconcile.clock import yield_to_loop
 from reconcile.informer import DeletedFinalStateUnknown, Informer, final_state
 from reconcile.metrics import ControllerMetrics, ReconcileOutcome
 from reconcile.ratelimit import RateLimiter, default_controller_rate_limiter
@@ -348,7 +348,6 @@ class Controller:
         # runs is bound once, the request's own fields once per reconcile (each overwrites the last).
         current_controller.set(self.name)
         structlog.contextvars.bind_contextvars(controller=self.name)
-        checkpoint = anyio.lowlevel.checkpoint
         # A worker started for an item just queued takes it at once, as an idle worker woken for it
         # would; those started with the controller yield first, as before.
         pending_checkpoint = yield_first
@@ -356,7 +355,7 @@ class Controller:
             # Let informers apply what the last reconcile wrote before taking the next key: the queue
             # hands items out without suspending, so without this a busy worker reads its own stale cache.
             if pending_checkpoint:
-                await checkpoint()
+                await yield_to_loop()
             pending_checkpoint = True
             try:
                 request = await queue.get()
