@@ -31,8 +31,8 @@ async def yield_to_loop() -> None:
     """Let every other runnable task run first: a bare yield to the event loop, not a wait.
 
     What ``anyio.lowlevel.checkpoint`` does on asyncio (cancellation is delivered there too), without
-    looking the async library up on each call, which cost a controller worker about 4 % of a
-    full-size W3 (5,000 nodes, 150,000 pods) between two reconciles.
+    looking the async library up on each call: a controller worker yields between two reconciles, and
+    that lookup took 4.8 % of a full-size W3's samples (5,000 nodes, 150,000 pods).
     """
     await asyncio.sleep(0)  # noqa: TID251  # seam: no time passes
 

@@ -20,7 +20,7 @@ from typing import Self, TypeVar
 
 import anyio
 
-from reconcile.clock import DEFAULT_EPOCH, VirtualClock
+from reconcile.clock import DEFAULT_EPOCH, VirtualClock, yield_to_loop
 from reconcile.manager import Manager
 from reconcile.metrics import Metrics
 from reconcile.randomness import Entropy
@@ -167,7 +167,7 @@ async def all_tasks_blocked() -> None:
     # that completes puts its waiters' wake-ups in it, so once it is empty every other task waits.
     ready = getattr(loop, "_ready", None)
     while True:
-        await asyncio.sleep(0)  # noqa: TID251  # seam: a bare yield to the loop, not a wait
+        await yield_to_loop()
         if ready is not None:
             if not ready:
                 return
