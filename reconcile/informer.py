@@ -445,7 +445,12 @@ class Informer(Generic[M]):
                 if event.type is EventType.DELETED:
                     if old is not None:
                         self._remove(key, old)
-                    self._notify_delete(obj)
+                    if old is not None and old.metadata.uid != obj.metadata.uid:
+                        # Events coalesced past a replacement: the object the cache held went at some
+                        # point, as a relist would say; the one deleted here was never seen.
+                        self._notify_delete(DeletedFinalStateUnknown(key, old))
+                    else:
+                        self._notify_delete(obj)
                 elif old is None:
                     self._put(key, obj, None)
                     self._notify_add(obj)

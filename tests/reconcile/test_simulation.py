@@ -16,7 +16,8 @@ import attrs
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
-from reconcile import Controller, Request, Result
+from reconcile import Controller, DeletedFinalStateUnknown, Request, Result
+from reconcile.informer import final_state
 from reconcile.testing import Simulation
 from store import NotFound, StoreError
 from store.models import ConfigMap, Container, Namespace, ObjectMeta, Pod, PodSpec
@@ -286,6 +287,42 @@ def test_delayed_watch_delivers_events_only_after_the_delay() -> None:
 
     Simulation().run(scenario)
     assert seen == [5.0]
+
+
+def test_a_coalesced_deletion_of_a_replacement_reports_the_object_the_cache_held_as_deleted() -> None:
+    # Deleted, made again and deleted again within one coalesced batch: the only event is the deletion
+    # of the replacement, which the cache never held. Its handlers hear of the object it did hold, as a
+    # tombstone, as from a relist; a garbage collector keyed by uid would otherwise never hear of it.
+    deleted: list[tuple[str, str]] = []
+
+    class Recorder:
+        def on_add(self, obj: Any) -> None: ...
+
+        def on_update(self, old: Any, new: Any) -> None: ...
+
+        def on_delete(self, obj: Any) -> None:
+            tombstone = isinstance(obj, DeletedFinalStateUnknown)
+            deleted.append(("tombstone" if tombstone else "delete", final_state(obj).metadata.uid))
+
+    async def ignore(request: Request) -> None:
+        pass
+
+    async def scenario(sim: Simulation) -> str:
+        informer = sim.manager.informer(ConfigMap)
+        sim.manager.add(Controller("cms", ignore, kind=ConfigMap))
+        first = await sim.store.create(ConfigMap(metadata=ObjectMeta(name="a")))
+        await sim.settle()
+        informer.add_handler(Recorder())
+        sim.faults.coalesce(ConfigMap)
+        await sim.memory.delete(ConfigMap, "a")
+        await sim.memory.create(ConfigMap(metadata=ObjectMeta(name="a")))
+        await sim.memory.delete(ConfigMap, "a")
+        await sim.settle()
+        assert informer.get("a") is None
+        return first.metadata.uid
+
+    uid = Simulation().run(scenario)
+    assert deleted == [("tombstone", uid)]
 
 
 def test_an_event_both_delayed_and_stale_waits_for_a_later_write_once_its_delay_is_over() -> None:
