@@ -4,7 +4,9 @@ An informer lists its kind, then watches from the list's revision and applies ev
 before telling its handlers. When the watch ends with `Gone` it waits out client-go's reflector backoff
 (800 ms doubling to 30 s, jittered, reset after 2 minutes without one), lists again and reconciles the
 cache with what it finds: objects that vanished meanwhile are delivered to ``on_delete`` wrapped in
-`DeletedFinalStateUnknown`, as client-go does. Objects are immutable values, so the cache hands out the
+`DeletedFinalStateUnknown`, as client-go does; so is an object the cache held when a watch reports the
+deletion of another one under its name (events coalesced past a replacement). `relist` lists afresh at
+once, as a newly started process would. Objects are immutable values, so the cache hands out the
 stored objects themselves and readers need no copies.
 
 Handlers run synchronously on the informer's task and must not block: typically they put a key in a
