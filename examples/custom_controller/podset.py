@@ -32,7 +32,7 @@ import attrs
 
 from reconcile import Controller, Manager, Request, Result
 from reconcile.expectations import ControllerExpectations
-from reconcile.informer import DeletedFinalStateUnknown
+from reconcile.informer import DeletedFinalStateUnknown, Informer
 from reconcile.testing import Simulation
 from store import AlreadyExists, FrozenDict, NotFound, Scheme
 from store.models import (
@@ -113,7 +113,7 @@ class PodSetReconciler:
         self.podsets = manager.informer(PodSet)
         self.pods = manager.informer(Pod)
         self.expectations: ControllerExpectations[Request] = ControllerExpectations(manager.clock)
-        self.pods.add_handler(_CreationObserver(self.expectations))
+        self.pods.add_handler(_CreationObserver(self.expectations, self.podsets))
 
     async def reconcile(self, request: Request) -> Result | None:
         podset = self.podsets.get(request.name, request.namespace)
@@ -172,12 +172,18 @@ class PodSetReconciler:
 class _CreationObserver:
     """Lowers a PodSet's expectations as its pods show up in the cache."""
 
-    def __init__(self, expectations: ControllerExpectations[Request]) -> None:
+    def __init__(self, expectations: ControllerExpectations[Request], podsets: Informer[PodSet]) -> None:
         self.expectations = expectations
+        self.podsets = podsets
 
     def on_add(self, pod: Pod) -> None:
         ref = pod.metadata.controller_ref()
-        if ref is not None and ref.kind == PodSet.kind:
+        if ref is None or ref.kind != PodSet.kind:
+            return
+        # Only the PodSet the reference names, not an earlier one of the same name whose pod shows up
+        # late: expectations are kept by name (upstream's resolveControllerRef checks the uid too).
+        podset = self.podsets.get(ref.name, pod.metadata.namespace)
+        if podset is not None and podset.metadata.uid == ref.uid:
             self.expectations.creation_observed(Request(pod.metadata.namespace, ref.name))
 
     def on_update(self, old: Pod, new: Pod) -> None:

@@ -265,3 +265,25 @@ def test_a_podset_replaced_twice_while_its_events_are_coalesced_still_has_its_ol
         machine.settle()  # checks PodSetConverges: web controls web-0 again
     finally:
         machine.teardown()
+
+
+def test_a_late_pod_of_an_earlier_podset_of_the_same_name_does_not_meet_the_new_ones_expectations() -> None:
+    """A story the machine found with 150-step runs: the pod cache lags three revisions. api (uid A) made
+    api-0, which a user deleted; api was made again (B) and made api-0 in turn. A's api-0 showed up in
+    the cache then, and met B's expectations, which are kept by name; so B, scaled to 0, went on from a
+    cache without its own api-0 and recorded 0 pods for the new generation while api-0 ran. A pod now
+    meets the expectations of the PodSet its controller reference names only if the uid matches, as
+    upstream's resolveControllerRef requires."""
+    machine = PodSetMachine()
+    try:
+        machine.boot(seed=0)
+        machine.arm(fault=Stale(kind="Pod", revisions=3))
+        machine.create_podset(name="api", replicas=0)
+        machine.scale(name="api", replicas=1)
+        machine.delete_pod(index=0)
+        machine.delete_podset(name="api")
+        machine.create_podset(name="api", replicas=1)
+        machine.scale(name="api", replicas=0)  # checks PodSetBounded at every write
+        machine.settle()
+    finally:
+        machine.teardown()
