@@ -335,12 +335,6 @@ class Informer(Generic[M]):
         """Wait until the initial list is in the cache (client-go's WaitForCacheSync)."""
         await self._synced_event.wait()
 
-    async def wait_watching(self) -> None:
-        """Wait until the cache is listed and its watch is up: not between a lost watch and its relist."""
-        await self.wait_synced()
-        while self._relisted is not None:
-            await self._relisted.wait()
-
     async def relist(self) -> None:
         """List afresh now and watch on from that list, as a newly started process would.
 
@@ -351,7 +345,9 @@ class Informer(Generic[M]):
         if self._synced and self._relisted is None and self._watching is not None:
             self._relisted = anyio.Event()
             self._watching.cancel()
-        await self.wait_watching()
+        await self.wait_synced()
+        while self._relisted is not None:
+            await self._relisted.wait()
 
     async def wait_for(self, revision: int) -> None:
         """Wait until the cache reflects at least store revision ``revision``."""

@@ -50,7 +50,7 @@ from controllers.scheduler.queue import (
     SchedulingQueue,
     node_update_event,
 )
-from reconcile.controller import Controller, Crash, Request, Result, current_controller
+from reconcile.controller import Controller, Request, Result, current_controller
 from reconcile.informer import BY_NODE, DeletedFinalStateUnknown, Informer, final_state, index_by_node_name
 from store import StoreError
 from store.models import Node, Pod, PodCondition, with_fields
@@ -346,27 +346,14 @@ class Scheduler(Controller):
         self.scheduling_queue.activate((request.namespace, request.name))
         return None
 
-    async def run(
-        self,
-        manager: Manager,
-        *,
-        task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+    async def _run_once(
+        self, manager: Manager, task_status: anyio.abc.TaskStatus[None], *, restarted: bool
     ) -> None:
         """Schedule until cancelled; reports started once the caches are synced and the loop runs.
 
-        A `Crash` restarts the scheduler from scratch: new cache, new queue, informers replayed.
+        `Controller.run` restarts it after a `Crash`, from scratch: new cache, new queue, informers
+        replayed.
         """
-        restarted = False
-        while True:
-            try:
-                await self._serve(task_status, restarted=restarted)
-            except* Crash as crashes:
-                log.warning("scheduler crashed; restarting", error=str(crashes.exceptions[0]))
-                manager.record("crash", controller=self.name)
-                task_status = anyio.TASK_STATUS_IGNORED
-                restarted = True
-
-    async def _serve(self, task_status: anyio.abc.TaskStatus[None], *, restarted: bool) -> None:
         token = current_controller.set(self.name)
         self.cache = self.algorithm.new_cache()
         self.scheduling_queue = self._new_queue()

@@ -123,8 +123,7 @@ class PodSetReconciler:
         if not self.expectations.satisfied_expectations(request):
             # Its own creates are not in the cache yet; their arrival enqueues the PodSet again. Should
             # one never arrive (created and deleted while the watch was down), the expectations expire.
-            expires_in = self.expectations.expires_in(request)
-            return Result(requeue_after=expires_in + 1.0) if expires_in is not None else None
+            return self._once_expectations_expire(request)
         mine = {
             pod.metadata.name: pod
             for pod in self.pods.list(namespace=request.namespace)
@@ -165,6 +164,10 @@ class PodSetReconciler:
         # bring the PodSet back: come back when the expectations expire, as the periodic informer resync
         # would in Kubernetes (the ReplicaSet controller here does the same). The pods showing up first
         # supersede this.
+        return self._once_expectations_expire(request)
+
+    def _once_expectations_expire(self, request: Request) -> Result | None:
+        """Come back just after the PodSet's expectations expire, if it has any."""
         expires_in = self.expectations.expires_in(request)
         return Result(requeue_after=expires_in + 1.0) if expires_in is not None else None
 
